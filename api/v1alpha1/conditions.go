@@ -1,0 +1,77 @@
+package v1alpha1
+
+// Condition types. Every Wolfpack object reports Ready; the others say why it is or is not.
+const (
+	// ReadyCondition is True when the object is in the state its spec asks for.
+	ReadyCondition = "Ready"
+
+	// QuorumCondition is True on a QuorumDisk while one member node holds the quorum lease.
+	QuorumCondition = "Quorum"
+
+	// ValidCondition is True when what several objects say together is consistent: for a group,
+	// its resources form a DAG of dependencies within the group and its preferred owners are
+	// cluster nodes; for a resource, its dependencies exist in its own group.
+	ValidCondition = "Valid"
+
+	// PlacedCondition is True on a ResourceGroup that has an owner node allowed by its
+	// resources and its preferred owners.
+	PlacedCondition = "Placed"
+
+	// FailoverAllowedCondition is False on a ResourceGroup that has used up its failovers for
+	// the current period and stays Failed until an administrator acts.
+	FailoverAllowedCondition = "FailoverAllowed"
+
+	// HealthyCondition is True on a Resource whose last LooksAlive and IsAlive checks passed.
+	HealthyCondition = "Healthy"
+)
+
+// Condition reasons.
+const (
+	// ReconcilingReason: the manager is working towards the desired state.
+	ReconcilingReason = "Reconciling"
+	// AsExpectedReason: the condition holds and nothing is wrong.
+	AsExpectedReason = "AsExpected"
+
+	// QuorumHeldReason: a member node holds the quorum lease.
+	QuorumHeldReason = "QuorumHeld"
+	// QuorumLostReason: no node holds a valid quorum lease; no group is started.
+	QuorumLostReason = "QuorumLost"
+
+	// DependencyCycleReason: the dependencies of a group's resources form a cycle.
+	DependencyCycleReason = "DependencyCycle"
+	// MissingDependencyReason: a resource depends on a resource that does not exist.
+	MissingDependencyReason = "MissingDependency"
+	// ForeignDependencyReason: a resource depends on a resource of another group.
+	ForeignDependencyReason = "ForeignDependency"
+	// UnknownNodeReason: preferredOwners or possibleOwners names a node outside the cluster.
+	UnknownNodeReason = "UnknownNode"
+	// ClusterNotFoundReason: spec.cluster names no QuorumDisk; for a resource, spec.group names
+	// no ResourceGroup.
+	ClusterNotFoundReason = "ClusterNotFound"
+
+	// NoEligibleNodeReason: no Up node is allowed by every resource's possibleOwners.
+	NoEligibleNodeReason = "NoEligibleNode"
+	// OwnerDownReason: the owner node is Down; the group is failing over.
+	OwnerDownReason = "OwnerDown"
+
+	// MoveRequestedReason: an administrator asked for a move.
+	MoveRequestedReason = "MoveRequested"
+	// MoveSucceededReason: a move ended with every resource Online on the target node.
+	MoveSucceededReason = "MoveSucceeded"
+	// MoveFailedReason: a move could not be carried out.
+	MoveFailedReason = "MoveFailed"
+	// FailoverThresholdExceededReason: the group failed over more than failoverThreshold times
+	// within failoverPeriod.
+	FailoverThresholdExceededReason = "FailoverThresholdExceeded"
+
+	// RestartThresholdExceededReason: the resource failed more than restartPolicy.threshold
+	// times within restartPolicy.period.
+	RestartThresholdExceededReason = "RestartThresholdExceeded"
+	// LooksAliveFailedReason: the quick health check failed.
+	LooksAliveFailedReason = "LooksAliveFailed"
+	// IsAliveFailedReason: the thorough health check failed.
+	IsAliveFailedReason = "IsAliveFailed"
+	// PendingTimeoutReason: the resource did not come online or go offline within
+	// pendingTimeout.
+	PendingTimeoutReason = "PendingTimeout"
+)

@@ -1,0 +1,20 @@
+package v1alpha1
+
+// Well-known labels and annotations.
+const (
+	// ClusterLabel is the node label that makes a node a member of a failover cluster; its value
+	// is the QuorumDisk name. A QuorumDisk without spec.nodeSelector selects the nodes that carry
+	// this label with its own name.
+	ClusterLabel = "wolfpack.dev/cluster"
+
+	// MoveToAnnotation on a ResourceGroup asks the manager to move the group to the named node.
+	// The manager carries the move out, records the result in status and an Event, and removes
+	// the annotation.
+	MoveToAnnotation = "wolfpack.dev/move-to"
+
+	// EpochAnnotation on a workload's pods carries the group epoch they were started under.
+	EpochAnnotation = "wolfpack.dev/epoch"
+
+	// EpochEnvVar is the environment variable through which a workload sees its group epoch.
+	EpochEnvVar = "WOLFPACK_EPOCH"
+)
