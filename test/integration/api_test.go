@@ -1,16 +1,10 @@
 package integration
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,13 +14,9 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
@@ -67,51 +57,13 @@ func duration(s string) *metav1.Duration {
 	return &metav1.Duration{Duration: d}
 }
 
-// readSamples decodes every object of the files that config/samples/kustomization.yaml lists.
-func readSamples(t *testing.T) []*unstructured.Unstructured {
-	t.Helper()
-	dir := filepath.Join(testenv.RepoRoot(), "config", "samples")
-	var kustomization struct {
-		Resources []string `json:"resources"`
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.UnmarshalStrict(data, &kustomization); err != nil {
-		t.Fatalf("config/samples/kustomization.yaml: %v", err)
-	}
-	var objs []*unstructured.Unstructured
-	for _, file := range kustomization.Resources {
-		data, err := os.ReadFile(filepath.Join(dir, file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-		for {
-			doc, err := reader.Read()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", file, err)
-			}
-			obj := &unstructured.Unstructured{}
-			if err := yaml.Unmarshal(doc, &obj.Object); err != nil {
-				t.Fatalf("%s: %v", file, err)
-			}
-			if len(obj.Object) > 0 {
-				objs = append(objs, obj)
-			}
-		}
-	}
-	return objs
-}
-
 func TestSamplesAreAccepted(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	samples := readSamples(t)
+	samples, err := testenv.Samples()
+	if err != nil {
+		t.Fatal(err)
+	}
 	kinds := map[string]int{}
 	for _, obj := range samples {
 		if obj.GetKind() != "QuorumDisk" {
@@ -553,34 +505,6 @@ func TestStatusIsWrittenThroughTheSubresourceOnly(t *testing.T) {
 	}
 }
 
-// table is what the API server returns for `kubectl get`.
-func table(t *testing.T, path string) *metav1.Table {
-	t.Helper()
-	httpClient, err := rest.HTTPClientFor(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, strings.TrimSuffix(env.Config.Host, "/")+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %s", path, resp.Status, body)
-	}
-	var tbl metav1.Table
-	if err := json.Unmarshal(body, &tbl); err != nil {
-		t.Fatal(err)
-	}
-	return &tbl
-}
-
 func TestPrinterColumns(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
@@ -639,7 +563,10 @@ func TestPrinterColumns(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
-			tbl := table(t, tc.path)
+			tbl, err := testenv.GetTable(ctx, env.Config, tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
 			var got []string
 			index := map[string]int{}
 			for i, c := range tbl.ColumnDefinitions {
