@@ -61,9 +61,11 @@ build: generate manifests ## Build the binaries into bin/.
 ##@ Test
 
 .PHONY: test
-test: envtest-binaries ## Run unit and envtest integration tests.
+test: envtest-binaries ## Run unit and envtest integration tests (the API tests verbosely: they print the bad-input table).
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
-		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) ./...
+		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) $$($(GO) list ./... | grep -v /test/integration)
+	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
+		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/integration/...
 
 .PHONY: test-integration
 test-integration: envtest-binaries ## Run the envtest integration tests only, verbosely.

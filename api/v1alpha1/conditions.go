@@ -27,51 +27,51 @@ const (
 
 // Condition reasons.
 const (
-	// ReconcilingReason: the manager is working towards the desired state.
+	// ReconcilingReason means the manager is working towards the desired state.
 	ReconcilingReason = "Reconciling"
-	// AsExpectedReason: the condition holds and nothing is wrong.
+	// AsExpectedReason means the condition holds and nothing is wrong.
 	AsExpectedReason = "AsExpected"
 
-	// QuorumHeldReason: a member node holds the quorum lease.
+	// QuorumHeldReason means a member node holds the quorum lease.
 	QuorumHeldReason = "QuorumHeld"
-	// QuorumLostReason: no node holds a valid quorum lease; no group is started.
+	// QuorumLostReason means no node holds a valid quorum lease; no group is started.
 	QuorumLostReason = "QuorumLost"
 
-	// DependencyCycleReason: the dependencies of a group's resources form a cycle.
+	// DependencyCycleReason means the dependencies of a group's resources form a cycle.
 	DependencyCycleReason = "DependencyCycle"
-	// MissingDependencyReason: a resource depends on a resource that does not exist.
+	// MissingDependencyReason means a resource depends on a resource that does not exist.
 	MissingDependencyReason = "MissingDependency"
-	// ForeignDependencyReason: a resource depends on a resource of another group.
+	// ForeignDependencyReason means a resource depends on a resource of another group.
 	ForeignDependencyReason = "ForeignDependency"
-	// UnknownNodeReason: preferredOwners or possibleOwners names a node outside the cluster.
+	// UnknownNodeReason means preferredOwners or possibleOwners names a node outside the cluster.
 	UnknownNodeReason = "UnknownNode"
-	// ClusterNotFoundReason: spec.cluster names no QuorumDisk; for a resource, spec.group names
+	// ClusterNotFoundReason means spec.cluster names no QuorumDisk; for a resource, spec.group names
 	// no ResourceGroup.
 	ClusterNotFoundReason = "ClusterNotFound"
 
-	// NoEligibleNodeReason: no Up node is allowed by every resource's possibleOwners.
+	// NoEligibleNodeReason means no Up node is allowed by every resource's possibleOwners.
 	NoEligibleNodeReason = "NoEligibleNode"
-	// OwnerDownReason: the owner node is Down; the group is failing over.
+	// OwnerDownReason means the owner node is Down; the group is failing over.
 	OwnerDownReason = "OwnerDown"
 
-	// MoveRequestedReason: an administrator asked for a move.
+	// MoveRequestedReason means an administrator asked for a move.
 	MoveRequestedReason = "MoveRequested"
-	// MoveSucceededReason: a move ended with every resource Online on the target node.
+	// MoveSucceededReason means a move ended with every resource Online on the target node.
 	MoveSucceededReason = "MoveSucceeded"
-	// MoveFailedReason: a move could not be carried out.
+	// MoveFailedReason means a move could not be carried out.
 	MoveFailedReason = "MoveFailed"
-	// FailoverThresholdExceededReason: the group failed over more than failoverThreshold times
+	// FailoverThresholdExceededReason means the group failed over more than failoverThreshold times
 	// within failoverPeriod.
 	FailoverThresholdExceededReason = "FailoverThresholdExceeded"
 
-	// RestartThresholdExceededReason: the resource failed more than restartPolicy.threshold
+	// RestartThresholdExceededReason means the resource failed more than restartPolicy.threshold
 	// times within restartPolicy.period.
 	RestartThresholdExceededReason = "RestartThresholdExceeded"
-	// LooksAliveFailedReason: the quick health check failed.
+	// LooksAliveFailedReason means the quick health check failed.
 	LooksAliveFailedReason = "LooksAliveFailed"
-	// IsAliveFailedReason: the thorough health check failed.
+	// IsAliveFailedReason means the thorough health check failed.
 	IsAliveFailedReason = "IsAliveFailed"
-	// PendingTimeoutReason: the resource did not come online or go offline within
+	// PendingTimeoutReason means the resource did not come online or go offline within
 	// pendingTimeout.
 	PendingTimeoutReason = "PendingTimeout"
 )

@@ -319,5 +319,5 @@ type QuorumDiskList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&QuorumDisk{}, &QuorumDiskList{})
+	objectTypes = append(objectTypes, &QuorumDisk{}, &QuorumDiskList{})
 }

@@ -11,15 +11,15 @@ import (
 type ResourceState string
 
 const (
-	// ResourceOffline: the resource is not running anywhere.
+	// ResourceOffline means the resource is not running anywhere.
 	ResourceOffline ResourceState = "Offline"
-	// ResourceOnlinePending: the resource is being brought online.
+	// ResourceOnlinePending means the resource is being brought online.
 	ResourceOnlinePending ResourceState = "OnlinePending"
-	// ResourceOnline: the resource runs on the group's owner node and is healthy.
+	// ResourceOnline means the resource runs on the group's owner node and is healthy.
 	ResourceOnline ResourceState = "Online"
-	// ResourceOfflinePending: the resource is being taken offline.
+	// ResourceOfflinePending means the resource is being taken offline.
 	ResourceOfflinePending ResourceState = "OfflinePending"
-	// ResourceFailed: the resource failed and is not being restarted on this node.
+	// ResourceFailed means the resource failed and is not being restarted on this node.
 	ResourceFailed ResourceState = "Failed"
 )
 
@@ -374,5 +374,5 @@ type ResourceList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Resource{}, &ResourceList{})
+	objectTypes = append(objectTypes, &Resource{}, &ResourceList{})
 }

@@ -9,9 +9,9 @@ import (
 type DesiredState string
 
 const (
-	// DesiredOnline: the group runs on one node of the cluster, failing over when it must.
+	// DesiredOnline means the group runs on one node of the cluster, failing over when it must.
 	DesiredOnline DesiredState = "Online"
-	// DesiredOffline: every resource of the group is offline.
+	// DesiredOffline means every resource of the group is offline.
 	DesiredOffline DesiredState = "Offline"
 )
 
@@ -20,15 +20,15 @@ const (
 type GroupState string
 
 const (
-	// GroupOnline: every resource is Online on the owner node.
+	// GroupOnline means every resource is Online on the owner node.
 	GroupOnline GroupState = "Online"
-	// GroupPartialOnline: some resources are Online and others are not, and nothing is pending.
+	// GroupPartialOnline means some resources are Online and others are not, and nothing is pending.
 	GroupPartialOnline GroupState = "PartialOnline"
-	// GroupOffline: every resource is Offline.
+	// GroupOffline means every resource is Offline.
 	GroupOffline GroupState = "Offline"
-	// GroupPending: resources are coming online or going offline.
+	// GroupPending means resources are coming online or going offline.
 	GroupPending GroupState = "Pending"
-	// GroupFailed: the group could not be brought online and is left alone until an
+	// GroupFailed means the group could not be brought online and is left alone until an
 	// administrator acts.
 	GroupFailed GroupState = "Failed"
 )
@@ -38,9 +38,9 @@ const (
 type FailbackPolicy string
 
 const (
-	// FailbackPrevent: the group stays where it failed over to.
+	// FailbackPrevent means the group stays where it failed over to.
 	FailbackPrevent FailbackPolicy = "Prevent"
-	// FailbackAllow: the group moves back to its most preferred Up owner, inside the window.
+	// FailbackAllow means the group moves back to its most preferred Up owner, inside the window.
 	FailbackAllow FailbackPolicy = "Allow"
 )
 
@@ -66,15 +66,15 @@ const (
 type OperationPhase string
 
 const (
-	// PhaseTakingOffline: resources are going offline on the old owner, wave by wave in reverse
+	// PhaseTakingOffline means resources are going offline on the old owner, wave by wave in reverse
 	// dependency order.
 	PhaseTakingOffline OperationPhase = "TakingOffline"
-	// PhaseBringingOnline: resources are coming online on the new owner, wave by wave in
+	// PhaseBringingOnline means resources are coming online on the new owner, wave by wave in
 	// dependency order.
 	PhaseBringingOnline OperationPhase = "BringingOnline"
-	// PhaseSucceeded: the operation ended as asked.
+	// PhaseSucceeded means the operation ended as asked.
 	PhaseSucceeded OperationPhase = "Succeeded"
-	// PhaseFailed: the operation ended without reaching its goal.
+	// PhaseFailed means the operation ended without reaching its goal.
 	PhaseFailed OperationPhase = "Failed"
 )
 
@@ -299,5 +299,5 @@ type ResourceGroupList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&ResourceGroup{}, &ResourceGroupList{})
+	objectTypes = append(objectTypes, &ResourceGroup{}, &ResourceGroupList{})
 }

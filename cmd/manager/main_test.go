@@ -58,7 +58,7 @@ func TestParseFlags(t *testing.T) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func holder(l *coordinationv1.Lease) string {
 }
 
 func get(url, token string, want int) (string, error) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
@@ -184,7 +184,7 @@ func get(url, token string, want int) (string, error) {
 	}
 	// The metrics endpoint serves a self-signed certificate unless one is configured.
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // test against a self-signed endpoint
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 	}}
 	resp, err := c.Do(req)
 	if err != nil {

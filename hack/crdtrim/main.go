@@ -67,7 +67,7 @@ func run(file string, paths []string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(file, append([]byte("---\n"), out...), 0o644)
+	return os.WriteFile(file, append([]byte("---\n"), out...), 0o644) //nolint:gosec // a file of the repository, readable by all
 }
 
 // dig follows keys through nested objects; it returns nil where one is missing.

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -86,11 +87,11 @@ func run(ctx context.Context) error {
 			Volume:    &wolfpackv1alpha1.VolumeResource{ClaimName: "sql-data"},
 		},
 	}
-	if err := c.Create(ctx, bad); err == nil {
-		return fmt.Errorf("the API server accepted a resource that depends on itself")
-	} else {
-		fmt.Println(err)
+	err = c.Create(ctx, bad)
+	if err == nil {
+		return errors.New("the API server accepted a resource that depends on itself")
 	}
+	fmt.Println(err)
 
 	fmt.Println("\nState and owner stay empty: the failover engine, node agents and quorum are not built yet.")
 	fmt.Println("Stopping the control plane.")

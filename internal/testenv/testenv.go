@@ -26,7 +26,7 @@ type Env struct {
 
 // RepoRoot is the repository's top directory.
 func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
+	_, file, _, _ := runtime.Caller(0) //nolint:dogsled // only the file name is needed
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 

@@ -111,7 +111,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 		if r.Spec.Group != "sql" {
 			t.Errorf("Resource %s is in group %q, want sql", r.Name, r.Spec.Group)
 		}
-		deps := []string{}
+		deps := make([]string, 0, len(r.Spec.DependsOn))
 		for _, d := range r.Spec.DependsOn {
 			deps = append(deps, d.Name)
 		}
