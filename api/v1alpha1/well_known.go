@@ -18,3 +18,13 @@ const (
 	// EpochEnvVar is the environment variable through which a workload sees its group epoch.
 	EpochEnvVar = "WOLFPACK_EPOCH"
 )
+
+// Labels Wolfpack puts on the objects it makes for a resource (pods, Services, custom objects).
+const (
+	// GroupLabel carries the name of the ResourceGroup.
+	GroupLabel = "wolfpack.dev/group"
+	// ResourceLabel carries the name of the Resource.
+	ResourceLabel = "wolfpack.dev/resource"
+	// NodeLabel carries the owner node the object was made for.
+	NodeLabel = "wolfpack.dev/node"
+)
