@@ -1,0 +1,380 @@
+package failover
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/graph"
+)
+
+// ResourceView is one resource of a group as the Failover Manager sees it.
+type ResourceView struct {
+	State wolfpackv1alpha1.ResourceState
+	Node  string
+	// WantsFailover is true when the resource used up its restarts under RestartOrFailover.
+	WantsFailover bool
+}
+
+// Observed is everything the next step of a group depends on.
+type Observed struct {
+	Now time.Time
+	// Desired is spec.state.
+	Desired wolfpackv1alpha1.DesiredState
+	// MoveTo is the wolfpack.dev/move-to annotation, if any.
+	MoveTo string
+	// Status is the group's current status; Next does not change it.
+	Status wolfpackv1alpha1.ResourceGroupStatus
+	// Placement holds the preferred and possible owners and the member nodes; its Owner is
+	// ignored in favour of Status.OwnerNode.
+	Placement Placement
+	// Fenced are the Down nodes that can no longer run the group's workloads.
+	Fenced map[string]bool
+	// Plan is the group's dependency order.
+	Plan graph.Plan
+	// Resources are the group's resources by name.
+	Resources map[string]ResourceView
+	// FailoverThreshold and FailoverPeriod bound automatic failovers.
+	FailoverThreshold int32
+	FailoverPeriod    time.Duration
+	// Failback is the failback policy.
+	Failback Failback
+}
+
+// Event is a transition worth an Event.
+type Event struct {
+	Warning bool
+	Reason  string
+	Message string
+}
+
+// Outcome is the group's next status and what to tell about it.
+type Outcome struct {
+	Status wolfpackv1alpha1.ResourceGroupStatus
+	Events []Event
+	// ClearMoveTo asks the controller to remove the move-to annotation: the request is handled.
+	ClearMoveTo bool
+	// Blocked says why the group cannot be placed or failed over, when it cannot.
+	Blocked *Event
+	// WaitingForFence is true while the owner is Down but not yet fenced.
+	WaitingForFence bool
+}
+
+// Next decides one step of a group: it advances the operation in progress by as many waves as
+// are done, or starts the operation that the desired state, a move request, a failed owner, a
+// failed resource or the failback policy asks for. The result is written to status before
+// anything is acted on: the Resource Manager acts on the status only, so a restarted manager
+// resumes from the last written step.
+func Next(o Observed) Outcome {
+	out := Outcome{Status: *o.Status.DeepCopy()}
+	s := &out.Status
+	if op := s.Operation; op != nil && inProgress(op) {
+		if op.To != "" && o.nodeState(op.To) == wolfpackv1alpha1.NodeDown {
+			// The target died mid-operation: end it, and let the next step fail the group over.
+			op.Phase = wolfpackv1alpha1.PhaseFailed
+			op.Message = fmt.Sprintf("node %s went Down during the %s", op.To, op.Kind)
+			out.Events = append(out.Events, Event{Warning: true, Reason: wolfpackv1alpha1.MoveFailedReason, Message: op.Message})
+		} else {
+			o.advance(&out)
+			s.State = o.groupState(s)
+			return out
+		}
+	}
+	o.start(&out)
+	if op := s.Operation; op != nil && inProgress(op) {
+		o.advance(&out)
+	}
+	s.State = o.groupState(s)
+	if out.Blocked != nil && out.Blocked.Reason == wolfpackv1alpha1.FailoverThresholdExceededReason {
+		s.State = wolfpackv1alpha1.GroupFailed
+	}
+	return out
+}
+
+func inProgress(op *wolfpackv1alpha1.GroupOperation) bool {
+	return op.Phase == wolfpackv1alpha1.PhaseTakingOffline || op.Phase == wolfpackv1alpha1.PhaseBringingOnline
+}
+
+func (o Observed) nodeState(name string) wolfpackv1alpha1.NodeState {
+	for _, n := range o.Placement.Nodes {
+		if n.Name == name {
+			return n.State
+		}
+	}
+	return ""
+}
+
+// start begins the operation the group needs, if any.
+func (o Observed) start(out *Outcome) {
+	s := &out.Status
+	owner := s.OwnerNode
+	begin := func(kind wolfpackv1alpha1.OperationKind, to, msg string) {
+		s.Operation = &wolfpackv1alpha1.GroupOperation{
+			Kind: kind, From: owner, To: to, Phase: wolfpackv1alpha1.PhaseTakingOffline,
+			StartedAt: metav1.NewTime(o.Now), Message: msg,
+		}
+	}
+	p := o.Placement
+	p.Owner = owner
+
+	if o.MoveTo != "" {
+		out.ClearMoveTo = true
+		switch reason := o.checkMove(o.MoveTo, owner); {
+		case reason != "":
+			out.Events = append(out.Events, Event{Warning: true, Reason: wolfpackv1alpha1.MoveFailedReason,
+				Message: fmt.Sprintf("move to %s refused: %s", o.MoveTo, reason)})
+		default:
+			msg := fmt.Sprintf("moving from %s to %s as requested", or(owner, "nowhere"), o.MoveTo)
+			begin(wolfpackv1alpha1.OperationMove, o.MoveTo, msg)
+			out.Events = append(out.Events, Event{Reason: wolfpackv1alpha1.MoveRequestedReason, Message: msg})
+			return
+		}
+	}
+
+	if o.Desired == wolfpackv1alpha1.DesiredOffline {
+		if o.anyRunning() {
+			begin(wolfpackv1alpha1.OperationOffline, "", "taking the group offline as requested")
+		}
+		return
+	}
+
+	switch {
+	case owner == "":
+		target, ok := Place(p)
+		if !ok {
+			out.Blocked = &Event{Warning: true, Reason: wolfpackv1alpha1.NoEligibleNodeReason,
+				Message: "no Up node is allowed by the group's preferred owners and every resource's possible owners"}
+			return
+		}
+		begin(wolfpackv1alpha1.OperationOnline, target, "bringing the group online on "+target)
+
+	case o.nodeState(owner) == wolfpackv1alpha1.NodeDown:
+		if !o.Fenced[owner] {
+			out.WaitingForFence = true
+			return
+		}
+		o.failover(out, p, fmt.Sprintf("owner %s is Down", owner), wolfpackv1alpha1.OwnerDownReason)
+
+	case o.resourceWantsFailover():
+		p.Avoid = []string{owner}
+		o.failover(out, p, "a resource used up its restarts on "+owner, wolfpackv1alpha1.RestartThresholdExceededReason)
+
+	default:
+		if target, ok := FailbackTarget(o.Failback, p, o.Now); ok {
+			begin(wolfpackv1alpha1.OperationFailback, target, fmt.Sprintf("failing back from %s to preferred owner %s", owner, target))
+			out.Events = append(out.Events, Event{Reason: "Failback", Message: s.Operation.Message})
+		}
+	}
+}
+
+// failover starts a failover if the failover threshold allows it, else leaves the group Failed.
+func (o Observed) failover(out *Outcome, p Placement, why, reason string) {
+	s := &out.Status
+	recent := make([]time.Time, 0, len(s.RecentFailovers))
+	for _, t := range s.RecentFailovers {
+		recent = append(recent, t.Time)
+	}
+	allowed, kept := AllowFailover(recent, o.FailoverThreshold, o.FailoverPeriod, o.Now)
+	if !allowed {
+		out.Blocked = &Event{Warning: true, Reason: wolfpackv1alpha1.FailoverThresholdExceededReason,
+			Message: fmt.Sprintf("%s, but the group already failed over %d times within %s (failoverThreshold %d); it stays Failed until an administrator acts",
+				why, len(kept), o.FailoverPeriod, o.FailoverThreshold)}
+		return
+	}
+	target, ok := Place(p)
+	if !ok {
+		out.Blocked = &Event{Warning: true, Reason: wolfpackv1alpha1.NoEligibleNodeReason,
+			Message: why + ", and no other Up node is allowed for the group"}
+		return
+	}
+	s.RecentFailovers = s.RecentFailovers[:0]
+	for _, t := range kept {
+		s.RecentFailovers = append(s.RecentFailovers, metav1.NewTime(t))
+	}
+	msg := fmt.Sprintf("%s: failing over to %s", why, target)
+	s.Operation = &wolfpackv1alpha1.GroupOperation{
+		Kind: wolfpackv1alpha1.OperationFailover, From: s.OwnerNode, To: target,
+		Phase: wolfpackv1alpha1.PhaseTakingOffline, StartedAt: metav1.NewTime(o.Now), Message: msg,
+	}
+	out.Events = append(out.Events, Event{Warning: true, Reason: reason, Message: msg})
+}
+
+// advance moves the operation on through every wave that is done.
+func (o Observed) advance(out *Outcome) {
+	s := &out.Status
+	op := s.Operation
+	for {
+		switch op.Phase {
+		case wolfpackv1alpha1.PhaseTakingOffline:
+			waves := o.Plan.OfflineWaves()
+			// Nothing runs on a fenced node, and nothing ran when the group had no owner.
+			skip := op.From == "" || o.Fenced[op.From]
+			if !skip && int(op.Wave) < len(waves) {
+				if !o.allOffline(waves[op.Wave]) {
+					return
+				}
+				op.Wave++
+				continue
+			}
+			if op.To == "" {
+				op.Phase = wolfpackv1alpha1.PhaseSucceeded
+				s.OwnerNode = ""
+				out.Events = append(out.Events, Event{Reason: "GroupOffline", Message: "every resource is offline"})
+				return
+			}
+			op.Phase, op.Wave = wolfpackv1alpha1.PhaseBringingOnline, 0
+			if s.OwnerNode != op.To {
+				s.OwnerNode = op.To
+				s.Epoch++
+			}
+		case wolfpackv1alpha1.PhaseBringingOnline:
+			if int(op.Wave) < len(o.Plan.Waves) {
+				if !o.allOnline(o.Plan.Waves[op.Wave], op.To) {
+					return
+				}
+				op.Wave++
+				continue
+			}
+			op.Phase = wolfpackv1alpha1.PhaseSucceeded
+			out.Events = append(out.Events, Event{Reason: wolfpackv1alpha1.MoveSucceededReason,
+				Message: fmt.Sprintf("%s done: every resource is online on %s (epoch %d) after %s",
+					op.Kind, op.To, s.Epoch, o.Now.Sub(op.StartedAt.Time).Round(time.Millisecond))})
+			return
+		default:
+			return
+		}
+	}
+}
+
+func (o Observed) allOffline(names []string) bool {
+	for _, n := range names {
+		switch o.Resources[n].State {
+		case wolfpackv1alpha1.ResourceOffline, wolfpackv1alpha1.ResourceFailed, "":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (o Observed) allOnline(names []string, node string) bool {
+	for _, n := range names {
+		r := o.Resources[n]
+		if r.State != wolfpackv1alpha1.ResourceOnline || r.Node != node {
+			return false
+		}
+	}
+	return true
+}
+
+func (o Observed) anyRunning() bool {
+	for _, r := range o.Resources {
+		if r.State != wolfpackv1alpha1.ResourceOffline && r.State != wolfpackv1alpha1.ResourceFailed && r.State != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (o Observed) resourceWantsFailover() bool {
+	for _, r := range o.Resources {
+		if r.WantsFailover {
+			return true
+		}
+	}
+	return false
+}
+
+// checkMove says why a move to node is not possible, or nothing.
+func (o Observed) checkMove(node, owner string) string {
+	if o.Desired != wolfpackv1alpha1.DesiredOnline {
+		return "the group's desired state is " + string(o.Desired)
+	}
+	if node == owner {
+		return "the group is already there"
+	}
+	switch o.nodeState(node) {
+	case "":
+		return "it is not a node of the cluster"
+	case wolfpackv1alpha1.NodeUp:
+	default:
+		return fmt.Sprintf("it is %s", o.nodeState(node))
+	}
+	if !o.Placement.allowed(node) {
+		return "a resource of the group may not run there (possibleOwners)"
+	}
+	return ""
+}
+
+// groupState summarises the group for status.state.
+func (o Observed) groupState(s *wolfpackv1alpha1.ResourceGroupStatus) wolfpackv1alpha1.GroupState {
+	if s.Operation != nil && inProgress(s.Operation) {
+		return wolfpackv1alpha1.GroupPending
+	}
+	online, offline, failed := 0, 0, 0
+	for _, r := range o.Resources {
+		switch {
+		case r.State == wolfpackv1alpha1.ResourceOnline && r.Node == s.OwnerNode:
+			online++
+		case r.State == wolfpackv1alpha1.ResourceOffline || r.State == "":
+			offline++
+		case r.State == wolfpackv1alpha1.ResourceFailed:
+			failed++
+		}
+	}
+	switch {
+	case failed > 0 && online == 0:
+		return wolfpackv1alpha1.GroupFailed
+	case online == len(o.Resources) && online > 0:
+		return wolfpackv1alpha1.GroupOnline
+	case offline == len(o.Resources):
+		return wolfpackv1alpha1.GroupOffline
+	case online > 0:
+		return wolfpackv1alpha1.GroupPartialOnline
+	default:
+		return wolfpackv1alpha1.GroupPending
+	}
+}
+
+// Target says where the Resource Manager must keep resource name, given its group's status: online
+// on node, or offline (node then names where it ran, for taking it offline there).
+func Target(s *wolfpackv1alpha1.ResourceGroupStatus, plan graph.Plan, name string) (node string, online bool) {
+	waveOf := func(waves [][]string) int {
+		for i, w := range waves {
+			if slices.Contains(w, name) {
+				return i
+			}
+		}
+		return -1
+	}
+	if op := s.Operation; op != nil {
+		switch op.Phase {
+		case wolfpackv1alpha1.PhaseTakingOffline:
+			if w := waveOf(plan.OfflineWaves()); w > int(op.Wave) && op.From != "" {
+				return op.From, true
+			}
+			return op.From, false
+		case wolfpackv1alpha1.PhaseBringingOnline:
+			if w := waveOf(plan.Waves); w >= 0 && w <= int(op.Wave) {
+				return op.To, true
+			}
+			return op.To, false
+		case wolfpackv1alpha1.PhaseSucceeded, wolfpackv1alpha1.PhaseFailed:
+			// A finished operation leaves the group with its owner, below.
+		}
+	}
+	if s.OwnerNode == "" {
+		return "", false
+	}
+	return s.OwnerNode, true
+}
+
+func or(s, otherwise string) string {
+	if s == "" {
+		return otherwise
+	}
+	return s
+}
