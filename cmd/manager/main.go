@@ -15,6 +15,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -22,6 +23,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/controllers"
+	"github.com/wolfpack-ha/wolfpack/internal/resourcetype"
 )
 
 // The manager records Events, and its metrics endpoint asks the API server to authenticate and
@@ -44,6 +47,7 @@ type options struct {
 	renewDeadline           time.Duration
 	retryPeriod             time.Duration
 	enableHTTP2             bool
+	fenceGrace              time.Duration
 	zap                     zap.Options
 }
 
@@ -67,6 +71,9 @@ func parseFlags(args []string) (*options, error) {
 		"How often leader election clients retry.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
 		"Serve metrics over HTTP/2 as well (off because of the HTTP/2 rapid reset CVEs).")
+	fs.DurationVar(&o.fenceGrace, "fence-grace", 30*time.Second,
+		"How long a node must be NotReady before its groups are taken from it and its pods removed "+
+			"(until the quorum disk's fencing answers that).")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -89,8 +96,7 @@ func newScheme() *runtime.Scheme {
 	return s
 }
 
-// newManager builds the manager with its probes, metrics and leader election. Controllers are
-// registered here as they are written.
+// newManager builds the manager with its controllers, probes, metrics and leader election.
 func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	var tlsOpts []func(*tls.Config)
 	if !o.enableHTTP2 {
@@ -119,6 +125,9 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
+	if err := setupControllers(mgr, o); err != nil {
+		return nil, err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding the health check: %w", err)
 	}
@@ -126,6 +135,24 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("adding the readiness check: %w", err)
 	}
 	return mgr, nil
+}
+
+// setupControllers registers the Failover Manager and the Resource Manager.
+func setupControllers(mgr ctrl.Manager, o *options) error {
+	recorder := mgr.GetEventRecorder("wolfpack-manager")
+	if err := (&controllers.ResourceGroupReconciler{
+		Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}, FenceGrace: o.fenceGrace,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the ResourceGroup controller: %w", err)
+	}
+	if err := (&controllers.ResourceReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{},
+		FenceGrace: o.fenceGrace,
+		Handlers:   resourcetype.NewRegistry(resourcetype.Clients{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Resource controller: %w", err)
+	}
+	return nil
 }
 
 // run starts the manager and blocks until ctx ends or the manager fails.

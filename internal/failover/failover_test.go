@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
@@ -293,6 +295,42 @@ func TestFailbackTarget(t *testing.T) {
 			got, ok := FailbackTarget(tc.f, tc.p, tc.now)
 			if got != tc.want || ok != (tc.want != "") {
 				t.Fatalf("FailbackTarget() = %q, %v; want %q", got, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestNodeFromKubeletAndFencing(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	node := func(ready corev1.ConditionStatus, since time.Duration, cordoned bool) *corev1.Node {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Spec: corev1.NodeSpec{Unschedulable: cordoned}}
+		if ready != "" {
+			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready,
+				LastTransitionTime: metav1.NewTime(now.Add(-since))}}
+		}
+		return n
+	}
+	cases := []struct {
+		name   string
+		node   *corev1.Node
+		state  wp.NodeState
+		wait   time.Duration
+		fenced bool
+	}{
+		{"ready", node(corev1.ConditionTrue, time.Hour, false), wp.NodeUp, 0, false},
+		{"ready and cordoned", node(corev1.ConditionTrue, time.Hour, true), wp.NodePaused, 0, false},
+		{"not ready for 10s of a 30s grace", node(corev1.ConditionFalse, 10*time.Second, false), wp.NodeDown, 20 * time.Second, false},
+		{"unknown for 30s", node(corev1.ConditionUnknown, 30*time.Second, false), wp.NodeDown, 0, true},
+		{"no Ready condition", node("", 0, false), wp.NodeDown, 0, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := NodeFromKubelet(tc.node); got.State != tc.state || got.Name != "n" {
+				t.Errorf("NodeFromKubelet() = %+v, want state %s", got, tc.state)
+			}
+			wait, fenced := FencedAfter(tc.node, now, 30*time.Second)
+			if wait != tc.wait || fenced != tc.fenced {
+				t.Errorf("FencedAfter() = %v, %v; want %v, %v", wait, fenced, tc.wait, tc.fenced)
 			}
 		})
 	}

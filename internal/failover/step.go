@@ -72,12 +72,17 @@ func Next(o Observed) Outcome {
 	out := Outcome{Status: *o.Status.DeepCopy()}
 	s := &out.Status
 	if op := s.Operation; op != nil && inProgress(op) {
-		if op.To != "" && o.nodeState(op.To) == wolfpackv1alpha1.NodeDown {
+		switch {
+		case op.To != "" && o.nodeState(op.To) == wolfpackv1alpha1.NodeDown:
 			// The target died mid-operation: end it, and let the next step fail the group over.
 			op.Phase = wolfpackv1alpha1.PhaseFailed
 			op.Message = fmt.Sprintf("node %s went Down during the %s", op.To, op.Kind)
 			out.Events = append(out.Events, Event{Warning: true, Reason: wolfpackv1alpha1.MoveFailedReason, Message: op.Message})
-		} else {
+		case op.Phase == wolfpackv1alpha1.PhaseBringingOnline && o.resourceWantsFailover():
+			// A resource cannot come online on the target: end the operation and fail over.
+			op.Phase = wolfpackv1alpha1.PhaseFailed
+			op.Message = fmt.Sprintf("a resource used up its restarts on %s during the %s", op.To, op.Kind)
+		default:
 			o.advance(&out)
 			s.State = o.groupState(s)
 			return out
@@ -162,7 +167,8 @@ func (o Observed) start(out *Outcome) {
 		p.Avoid = []string{owner}
 		o.failover(out, p, "a resource used up its restarts on "+owner, wolfpackv1alpha1.RestartThresholdExceededReason)
 
-	default:
+	case s.Operation != nil && s.Operation.Kind == wolfpackv1alpha1.OperationFailover:
+		// Only a group that failed over fails back; one an administrator moved stays.
 		if target, ok := FailbackTarget(o.Failback, p, o.Now); ok {
 			begin(wolfpackv1alpha1.OperationFailback, target, fmt.Sprintf("failing back from %s to preferred owner %s", owner, target))
 			out.Events = append(out.Events, Event{Reason: "Failback", Message: s.Operation.Message})
@@ -210,9 +216,9 @@ func (o Observed) advance(out *Outcome) {
 		switch op.Phase {
 		case wolfpackv1alpha1.PhaseTakingOffline:
 			waves := o.Plan.OfflineWaves()
-			// Nothing runs on a fenced node, and nothing ran when the group had no owner.
-			skip := op.From == "" || o.Fenced[op.From]
-			if !skip && int(op.Wave) < len(waves) {
+			// Wave by wave, also on a fenced node, where the Resource Manager terminates each
+			// resource at once; nothing ran when the group had no owner.
+			if op.From != "" && int(op.Wave) < len(waves) {
 				if !o.allOffline(waves[op.Wave]) {
 					return
 				}

@@ -160,15 +160,27 @@ func TestNext(t *testing.T) {
 			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, waitFence: true},
 		},
 		{
-			name: "owner Down and fenced: fail over, skipping the offline phase",
+			name: "owner Down and fenced: fail over, terminating on the owner in reverse order",
 			setup: func(o *Observed) {
 				o.Status = onlineOn("a", 1)
 				allOn(o, "a", wp.ResourceOnline)
 				o.Placement.Nodes = nodes("a", "Down", "b", "Up")
 				o.Fenced["a"] = true
 			},
-			want: want{kind: wp.OperationFailover, phase: wp.PhaseBringingOnline, from: "a", to: "b", owner: "b", epoch: 2,
+			want: want{kind: wp.OperationFailover, phase: wp.PhaseTakingOffline, wave: 0, from: "a", to: "b", owner: "a", epoch: 1,
 				state: wp.GroupPending, event: wp.OwnerDownReason},
+		},
+		{
+			name: "failover from a fenced owner: once everything is terminated, online on the new owner",
+			setup: func(o *Observed) {
+				o.Status = wp.ResourceGroupStatus{OwnerNode: "a", Epoch: 1, Operation: &wp.GroupOperation{
+					Kind: wp.OperationFailover, From: "a", To: "b", Phase: wp.PhaseTakingOffline, Wave: 3, StartedAt: metav1.NewTime(t0)}}
+				allOn(o, "", wp.ResourceOffline)
+				o.Placement.Nodes = nodes("a", "Down", "b", "Up")
+				o.Fenced["a"] = true
+			},
+			want: want{kind: wp.OperationFailover, phase: wp.PhaseBringingOnline, from: "a", to: "b", owner: "b", epoch: 2,
+				state: wp.GroupPending},
 		},
 		{
 			name: "owner Down past the failover threshold: the group stays Failed",
@@ -225,11 +237,22 @@ func TestNext(t *testing.T) {
 			name: "failback inside the window",
 			setup: func(o *Observed) {
 				o.Status = onlineOn("b", 2)
+				o.Status.Operation = &wp.GroupOperation{Kind: wp.OperationFailover, From: "a", To: "b", Phase: wp.PhaseSucceeded}
 				allOn(o, "b", wp.ResourceOnline)
 				o.Failback = Failback{Policy: wp.FailbackAllow, WindowStart: ptr.To[int32](9), WindowEnd: ptr.To[int32](11)}
 			},
 			want: want{kind: wp.OperationFailback, phase: wp.PhaseTakingOffline, from: "b", to: "a", owner: "b", epoch: 2,
 				state: wp.GroupPending, event: "Failback"},
+		},
+		{
+			name: "no failback after an administrator's move",
+			setup: func(o *Observed) {
+				o.Status = onlineOn("b", 2)
+				o.Status.Operation = &wp.GroupOperation{Kind: wp.OperationMove, From: "a", To: "b", Phase: wp.PhaseSucceeded}
+				allOn(o, "b", wp.ResourceOnline)
+				o.Failback = Failback{Policy: wp.FailbackAllow}
+			},
+			want: want{kind: wp.OperationMove, phase: wp.PhaseSucceeded, from: "a", to: "b", owner: "b", epoch: 2, state: wp.GroupOnline},
 		},
 		{
 			name: "no eligible node",

@@ -1,0 +1,347 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/failover"
+	"github.com/wolfpack-ha/wolfpack/internal/graph"
+	"github.com/wolfpack-ha/wolfpack/internal/resourcetype"
+)
+
+// +kubebuilder:rbac:groups=wolfpack.dev,resources=resources,verbs=get;list;watch
+// +kubebuilder:rbac:groups=wolfpack.dev,resources=resources/status,verbs=get;update;patch
+
+// ResourceReconciler is the Resource Manager: it keeps each resource where its group's status
+// says it must be, through the resource type's handler, checks its health, and applies its
+// restart policy.
+type ResourceReconciler struct {
+	client.Client
+	// APIReader reads the group from the API server rather than the cache: a resource acts on
+	// its group's latest step only, never on an older one.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Handlers  resourcetype.Registry
+	// FenceGrace is as for the ResourceGroupReconciler.
+	FenceGrace time.Duration
+
+	// lastIsAlive remembers when each resource last had its thorough check.
+	lastIsAlive sync.Map
+}
+
+// Reconcile brings one resource to where its group wants it.
+func (r *ResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res := &wolfpackv1alpha1.Resource{}
+	if err := r.Get(ctx, req.NamespacedName, res); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetResource(req.Namespace, req.Name)
+			r.lastIsAlive.Delete(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	old := res.DeepCopy()
+	now := r.Clock.Now()
+
+	group, plan, invalid, err := r.observe(ctx, res)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	result := ctrl.Result{}
+	var events []failover.Event
+	if invalid != nil {
+		// Leave everything running as it is; the group says what is wrong.
+		meta.SetStatusCondition(&res.Status.Conditions, *invalid)
+	} else {
+		meta.SetStatusCondition(&res.Status.Conditions, metav1.Condition{Type: wolfpackv1alpha1.ValidCondition,
+			Status: metav1.ConditionTrue, Reason: wolfpackv1alpha1.AsExpectedReason, Message: "the resource's group is consistent"})
+		node, online := failover.Target(&group.Status, plan, res.Name)
+		h, err := r.Handlers.For(res)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		hreq := resourcetype.Request{Resource: res, Placement: resourcetype.Placement{Node: node, Epoch: group.Status.Epoch},
+			Fenced: r.fencedFunc(ctx, now)}
+		if online {
+			result, events, err = r.online(ctx, h, hreq, now)
+		} else {
+			result, events, err = r.offline(ctx, h, hreq, now)
+		}
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	setResourceConditions(res)
+	res.Status.ObservedGeneration = res.Generation
+	if !equality.Semantic.DeepEqual(old.Status, res.Status) {
+		if err := r.Status().Patch(ctx, res, client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, err
+		}
+		for _, e := range events {
+			r.Recorder.Eventf(res, group, eventType(e.Warning), e.Reason, "Reconcile", e.Message)
+		}
+		setResourceState(res.Namespace, res.Name, res.Status.State)
+	}
+	return result, nil
+}
+
+// observe reads the resource's group and its dependency order. A non-nil condition says they
+// are inconsistent.
+func (r *ResourceReconciler) observe(ctx context.Context, res *wolfpackv1alpha1.Resource) (
+	*wolfpackv1alpha1.ResourceGroup, graph.Plan, *metav1.Condition, error,
+) {
+	group := &wolfpackv1alpha1.ResourceGroup{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: res.Namespace, Name: res.Spec.Group}, group); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, graph.Plan{}, &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
+				Reason: wolfpackv1alpha1.ClusterNotFoundReason, Message: fmt.Sprintf("ResourceGroup %q does not exist", res.Spec.Group)}, nil
+		}
+		return nil, graph.Plan{}, nil, err
+	}
+	var resources wolfpackv1alpha1.ResourceList
+	if err := r.List(ctx, &resources, client.InNamespace(res.Namespace)); err != nil {
+		return nil, graph.Plan{}, nil, err
+	}
+	plan, problems := graph.Build(group.Name, graph.FromAPI(resources.Items))
+	if len(problems) > 0 {
+		return group, plan, &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
+			Reason: problems[0].Reason, Message: "the group's dependencies are inconsistent: " + problems[0].Message}, nil
+	}
+	return group, plan, nil, nil
+}
+
+// online brings the resource online where it must be and applies its restart policy.
+func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler, req resourcetype.Request, now time.Time) (
+	ctrl.Result, []failover.Event, error,
+) {
+	res := req.Resource
+	s := &res.Status
+	if s.Node != req.Node {
+		// A new owner: the restart count starts over there.
+		s.Restarts, s.RestartPeriodStart = 0, nil
+		if s.State == wolfpackv1alpha1.ResourceFailed {
+			s.State = wolfpackv1alpha1.ResourceOffline
+		}
+	}
+	policy := restartPolicy(res)
+	if s.State == wolfpackv1alpha1.ResourceFailed {
+		// Failed on this node for good: the group decides what happens next.
+		return ctrl.Result{}, nil, nil
+	}
+	if f := s.LastFailure; s.State == wolfpackv1alpha1.ResourceOnlinePending && f != nil && f.Node == req.Node {
+		if wait := f.Time.Add(policy.Delay).Sub(now); wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil, nil
+		}
+	}
+
+	var result resourcetype.Result
+	var err error
+	thorough := s.State == wolfpackv1alpha1.ResourceOnline && r.isAliveDue(res, now)
+	switch {
+	case thorough:
+		result, err = h.IsAlive(ctx, req)
+	case s.State == wolfpackv1alpha1.ResourceOnline:
+		result, err = h.LooksAlive(ctx, req)
+	default:
+		result, err = h.Online(ctx, req)
+	}
+	if err != nil {
+		return ctrl.Result{}, nil, err
+	}
+	if thorough {
+		r.lastIsAlive.Store(client.ObjectKeyFromObject(res), now)
+	}
+	was := s.State
+	s.Node = req.Node
+	switch result.State {
+	case resourcetype.Online:
+		s.State = wolfpackv1alpha1.ResourceOnline
+		poll := ptr.Deref(res.Spec.LooksAlivePollInterval, metav1.Duration{Duration: 5 * time.Second}).Duration
+		var evs []failover.Event
+		if was != s.State {
+			evs = append(evs, failover.Event{Reason: "ResourceOnline", Message: fmt.Sprintf("online on %s: %s", req.Node, result.Message)})
+		}
+		return ctrl.Result{RequeueAfter: poll}, evs, nil
+	case resourcetype.Pending, resourcetype.Offline:
+		s.State = wolfpackv1alpha1.ResourceOnlinePending
+		return ctrl.Result{}, nil, nil
+	case resourcetype.Failed:
+	}
+	reason := wolfpackv1alpha1.LooksAliveFailedReason
+	if thorough {
+		reason = wolfpackv1alpha1.IsAliveFailedReason
+	}
+	return r.failed(ctx, h, req, policy, reason, result.Message, now)
+}
+
+// failed applies the restart policy to a failure: restart on this node, leave the resource
+// Failed, or leave it Failed so that its group fails over.
+func (r *ResourceReconciler) failed(ctx context.Context, h resourcetype.Handler, req resourcetype.Request,
+	policy failover.RestartPolicy, reason, message string, now time.Time,
+) (ctrl.Result, []failover.Event, error) {
+	res := req.Resource
+	s := &res.Status
+	count := failover.RestartCount{Restarts: s.Restarts}
+	if s.RestartPeriodStart != nil {
+		count.PeriodStart = s.RestartPeriodStart.Time
+	}
+	d := failover.OnResourceFailure(policy, count, now)
+	s.Restarts, s.RestartPeriodStart = d.Count.Restarts, ptr.To(metav1.NewTime(d.Count.PeriodStart))
+	s.LastFailure = &wolfpackv1alpha1.ResourceFailure{Time: metav1.NewTime(now), Node: req.Node, Reason: reason, Message: message}
+	if d.Action == failover.RestartResource {
+		if _, err := h.Offline(ctx, req); err != nil {
+			return ctrl.Result{}, nil, err
+		}
+		s.State = wolfpackv1alpha1.ResourceOnlinePending
+		resourceRestarts.WithLabelValues(res.Namespace, res.Name).Inc()
+		return ctrl.Result{RequeueAfter: policy.Delay}, []failover.Event{{Warning: true, Reason: reason,
+			Message: fmt.Sprintf("%s; restart %d of %d on %s", message, d.Count.Restarts, policy.Threshold, req.Node)}}, nil
+	}
+	s.State = wolfpackv1alpha1.ResourceFailed
+	msg := message + "; not restarted (restartPolicy DoNotRestart)"
+	if policy.Action != wolfpackv1alpha1.DoNotRestart {
+		s.LastFailure.Reason = wolfpackv1alpha1.RestartThresholdExceededReason
+		msg = fmt.Sprintf("%s; %d restarts within %s used up", message, policy.Threshold, policy.Period)
+		if d.Action == failover.FailoverGroup {
+			msg += ": the group fails over"
+		}
+	}
+	s.LastFailure.Message = msg
+	return ctrl.Result{}, []failover.Event{{Warning: true, Reason: s.LastFailure.Reason, Message: msg}}, nil
+}
+
+// offline takes the resource offline where it ran: gracefully, or at once when that node is
+// fenced.
+func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler, req resourcetype.Request, now time.Time) (
+	ctrl.Result, []failover.Event, error,
+) {
+	s := &req.Resource.Status
+	if s.State == wolfpackv1alpha1.ResourceOffline || s.State == "" {
+		s.State, s.Node = wolfpackv1alpha1.ResourceOffline, ""
+		return ctrl.Result{}, nil, nil
+	}
+	where := s.Node
+	if where == "" {
+		where = req.Node
+	}
+	req.Node = where
+	stop := h.Offline
+	wait, fenced := r.fenceWait(ctx, where, now)
+	if fenced {
+		stop = h.Terminate
+	}
+	result, err := stop(ctx, req)
+	if err != nil {
+		return ctrl.Result{}, nil, err
+	}
+	if result.State == resourcetype.Offline {
+		s.State, s.Node = wolfpackv1alpha1.ResourceOffline, ""
+		return ctrl.Result{}, []failover.Event{{Reason: "ResourceOffline", Message: fmt.Sprintf("offline on %s: %s", where, result.Message)}}, nil
+	}
+	s.State = wolfpackv1alpha1.ResourceOfflinePending
+	// On a Down node nothing stops gracefully; look again when the node counts as fenced.
+	return ctrl.Result{RequeueAfter: wait}, nil, nil
+}
+
+// fencedFunc answers whether a node can no longer run anything.
+func (r *ResourceReconciler) fencedFunc(ctx context.Context, now time.Time) func(string) bool {
+	return func(name string) bool {
+		_, fenced := r.fenceWait(ctx, name, now)
+		return fenced
+	}
+}
+
+// fenceWait says whether a node can no longer run anything, or else how long until it counts as
+// fenced if it stays Down (zero while it is Up).
+func (r *ResourceReconciler) fenceWait(ctx context.Context, name string, now time.Time) (time.Duration, bool) {
+	if name == "" {
+		return 0, false
+	}
+	node := &corev1.Node{}
+	if err := r.Get(ctx, types.NamespacedName{Name: name}, node); err != nil {
+		// A Node that is gone runs nothing.
+		return 0, apierrors.IsNotFound(err)
+	}
+	return failover.FencedAfter(node, now, r.FenceGrace)
+}
+
+func (r *ResourceReconciler) isAliveDue(res *wolfpackv1alpha1.Resource, now time.Time) bool {
+	interval := ptr.Deref(res.Spec.IsAlivePollInterval, metav1.Duration{Duration: time.Minute}).Duration
+	last, ok := r.lastIsAlive.Load(client.ObjectKeyFromObject(res))
+	return !ok || now.Sub(last.(time.Time)) >= interval
+}
+
+func restartPolicy(res *wolfpackv1alpha1.Resource) failover.RestartPolicy {
+	p := res.Spec.RestartPolicy
+	action := p.Action
+	if action == "" {
+		action = wolfpackv1alpha1.RestartOrFailover
+	}
+	return failover.RestartPolicy{
+		Action:    action,
+		Threshold: ptr.Deref(p.Threshold, 3),
+		Period:    ptr.Deref(p.Period, metav1.Duration{Duration: 15 * time.Minute}).Duration,
+		Delay:     ptr.Deref(p.Delay, metav1.Duration{Duration: 500 * time.Millisecond}).Duration,
+	}
+}
+
+// setResourceConditions derives Ready and Healthy from the state.
+func setResourceConditions(res *wolfpackv1alpha1.Resource) {
+	s := &res.Status
+	ready := metav1.Condition{Type: wolfpackv1alpha1.ReadyCondition, Status: metav1.ConditionFalse,
+		Reason: wolfpackv1alpha1.ReconcilingReason, Message: "the resource is " + string(s.State)}
+	if valid := meta.FindStatusCondition(s.Conditions, wolfpackv1alpha1.ValidCondition); valid != nil && valid.Status == metav1.ConditionFalse {
+		ready.Reason, ready.Message = valid.Reason, valid.Message
+	} else if s.State == wolfpackv1alpha1.ResourceOnline || s.State == wolfpackv1alpha1.ResourceOffline {
+		ready.Status, ready.Reason = metav1.ConditionTrue, wolfpackv1alpha1.AsExpectedReason
+	}
+	meta.SetStatusCondition(&s.Conditions, ready)
+	healthy := metav1.Condition{Type: wolfpackv1alpha1.HealthyCondition, Status: metav1.ConditionTrue,
+		Reason: wolfpackv1alpha1.AsExpectedReason, Message: "no failure"}
+	if s.State == wolfpackv1alpha1.ResourceFailed && s.LastFailure != nil {
+		healthy.Status, healthy.Reason, healthy.Message = metav1.ConditionFalse, s.LastFailure.Reason, s.LastFailure.Message
+	}
+	meta.SetStatusCondition(&s.Conditions, healthy)
+}
+
+// SetupWithManager registers the controller.
+func (r *ResourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&wolfpackv1alpha1.Resource{}).
+		Owns(&corev1.Pod{}).
+		Owns(&corev1.Service{}).
+		Watches(&wolfpackv1alpha1.ResourceGroup{}, handler.EnqueueRequestsFromMapFunc(
+			func(ctx context.Context, o client.Object) []reconcile.Request {
+				var resources wolfpackv1alpha1.ResourceList
+				if err := r.List(ctx, &resources, client.InNamespace(o.GetNamespace())); err != nil {
+					ctrl.LoggerFrom(ctx).Error(err, "listing resources")
+					return nil
+				}
+				var out []reconcile.Request
+				for _, res := range resources.Items {
+					if res.Spec.Group == o.GetName() {
+						out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&res)})
+					}
+				}
+				return out
+			})).
+		Named("resource").
+		Complete(r)
+}
