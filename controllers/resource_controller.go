@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -173,7 +174,7 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 	switch result.State {
 	case resourcetype.Online:
 		s.State = wolfpackv1alpha1.ResourceOnline
-		poll := ptr.Deref(res.Spec.LooksAlivePollInterval, metav1.Duration{Duration: 5 * time.Second}).Duration
+		poll := looksAliveInterval(res)
 		var evs []failover.Event
 		if was != s.State {
 			evs = append(evs, failover.Event{Reason: "ResourceOnline", Message: fmt.Sprintf("online on %s: %s", req.Node, result.Message)})
@@ -181,7 +182,9 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 		return ctrl.Result{RequeueAfter: poll}, evs, nil
 	case resourcetype.Pending, resourcetype.Offline:
 		s.State = wolfpackv1alpha1.ResourceOnlinePending
-		return ctrl.Result{}, nil, nil
+		// Pods, Services, Deployments and StatefulSets are watched; claims, attachments and
+		// custom objects are polled.
+		return ctrl.Result{RequeueAfter: looksAliveInterval(res)}, nil, nil
 	case resourcetype.Failed:
 	}
 	reason := wolfpackv1alpha1.LooksAliveFailedReason
@@ -256,8 +259,13 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 		return ctrl.Result{}, []failover.Event{{Reason: "ResourceOffline", Message: fmt.Sprintf("offline on %s: %s", where, result.Message)}}, nil
 	}
 	s.State = wolfpackv1alpha1.ResourceOfflinePending
-	// On a Down node nothing stops gracefully; look again when the node counts as fenced.
-	return ctrl.Result{RequeueAfter: wait}, nil, nil
+	// Look again at the poll interval, or sooner when a Down node, where nothing stops
+	// gracefully, will count as fenced.
+	poll := looksAliveInterval(req.Resource)
+	if wait > 0 && wait < poll {
+		poll = wait
+	}
+	return ctrl.Result{RequeueAfter: poll}, nil, nil
 }
 
 // fencedFunc answers whether a node can no longer run anything.
@@ -286,6 +294,10 @@ func (r *ResourceReconciler) isAliveDue(res *wolfpackv1alpha1.Resource, now time
 	interval := ptr.Deref(res.Spec.IsAlivePollInterval, metav1.Duration{Duration: time.Minute}).Duration
 	last, ok := r.lastIsAlive.Load(client.ObjectKeyFromObject(res))
 	return !ok || now.Sub(last.(time.Time)) >= interval
+}
+
+func looksAliveInterval(res *wolfpackv1alpha1.Resource) time.Duration {
+	return ptr.Deref(res.Spec.LooksAlivePollInterval, metav1.Duration{Duration: 5 * time.Second}).Duration
 }
 
 func restartPolicy(res *wolfpackv1alpha1.Resource) failover.RestartPolicy {
@@ -327,21 +339,36 @@ func (r *ResourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&wolfpackv1alpha1.Resource{}).
 		Owns(&corev1.Pod{}).
 		Owns(&corev1.Service{}).
-		Watches(&wolfpackv1alpha1.ResourceGroup{}, handler.EnqueueRequestsFromMapFunc(
-			func(ctx context.Context, o client.Object) []reconcile.Request {
-				var resources wolfpackv1alpha1.ResourceList
-				if err := r.List(ctx, &resources, client.InNamespace(o.GetNamespace())); err != nil {
-					ctrl.LoggerFrom(ctx).Error(err, "listing resources")
-					return nil
-				}
-				var out []reconcile.Request
-				for _, res := range resources.Items {
-					if res.Spec.Group == o.GetName() {
-						out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&res)})
-					}
-				}
-				return out
-			})).
+		Watches(&wolfpackv1alpha1.ResourceGroup{}, handler.EnqueueRequestsFromMapFunc(r.resourcesWhere(
+			func(res *wolfpackv1alpha1.Resource, o client.Object) bool { return res.Spec.Group == o.GetName() }))).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.resourcesWhere(refersTo(wolfpackv1alpha1.DeploymentKind)))).
+		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.resourcesWhere(refersTo(wolfpackv1alpha1.StatefulSetKind)))).
 		Named("resource").
 		Complete(r)
+}
+
+// resourcesWhere enqueues the resources in the object's namespace that match.
+func (r *ResourceReconciler) resourcesWhere(match func(*wolfpackv1alpha1.Resource, client.Object) bool) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var resources wolfpackv1alpha1.ResourceList
+		if err := r.List(ctx, &resources, client.InNamespace(o.GetNamespace())); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing resources")
+			return nil
+		}
+		var out []reconcile.Request
+		for i := range resources.Items {
+			if match(&resources.Items[i], o) {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&resources.Items[i])})
+			}
+		}
+		return out
+	}
+}
+
+// refersTo matches the resources whose workloadRef names the object as a kind.
+func refersTo(kind wolfpackv1alpha1.WorkloadKind) func(*wolfpackv1alpha1.Resource, client.Object) bool {
+	return func(res *wolfpackv1alpha1.Resource, o client.Object) bool {
+		w := res.Spec.Workload
+		return w != nil && w.WorkloadRef != nil && w.WorkloadRef.Kind == kind && w.WorkloadRef.Name == o.GetName()
+	}
 }

@@ -99,5 +99,6 @@ func NewRegistry(c Clients) Registry {
 		"volume":    &volumeHandler{c},
 		"service":   &serviceHandler{c},
 		"ipAddress": ipAddressHandler{},
+		"custom":    &customHandler{Clients: c},
 	}
 }

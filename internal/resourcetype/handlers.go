@@ -30,8 +30,8 @@ func (h *workloadHandler) pods(ctx context.Context, r client.Reader, res *wolfpa
 }
 
 func (h *workloadHandler) Online(ctx context.Context, req Request) (Result, error) {
-	if req.Resource.Spec.Workload.Template == nil {
-		return Result{State: Failed, Message: "workload.workloadRef is not supported yet; use workload.template"}, nil
+	if req.Resource.Spec.Workload.WorkloadRef != nil {
+		return h.onlineRef(ctx, req)
 	}
 	want, err := Pod(req.Resource, req.Placement)
 	if err != nil {
@@ -95,10 +95,16 @@ func (h *workloadHandler) check(ctx context.Context, r client.Reader, req Reques
 }
 
 func (h *workloadHandler) LooksAlive(ctx context.Context, req Request) (Result, error) {
+	if req.Resource.Spec.Workload.WorkloadRef != nil {
+		return h.aliveRef(ctx, h.Client, req)
+	}
 	return h.check(ctx, h.Client, req)
 }
 
 func (h *workloadHandler) IsAlive(ctx context.Context, req Request) (Result, error) {
+	if req.Resource.Spec.Workload.WorkloadRef != nil {
+		return h.aliveRef(ctx, h.Reader, req)
+	}
 	return h.check(ctx, h.Reader, req)
 }
 
@@ -111,6 +117,9 @@ func (h *workloadHandler) Terminate(ctx context.Context, req Request) (Result, e
 }
 
 func (h *workloadHandler) stop(ctx context.Context, req Request, opts ...client.DeleteOption) (Result, error) {
+	if req.Resource.Spec.Workload.WorkloadRef != nil {
+		return h.stopRef(ctx, req, opts...)
+	}
 	pods, err := h.pods(ctx, h.Client, req.Resource)
 	if err != nil {
 		return Result{}, err

@@ -15,7 +15,7 @@ import (
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 )
 
-func workload() *wp.Resource {
+func workloadResource() *wp.Resource {
 	return &wp.Resource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "db", Name: "server", UID: "uid-1"},
 		Spec: wp.ResourceSpec{Group: "sql", Workload: &wp.WorkloadResource{Template: &corev1.PodTemplateSpec{
@@ -40,7 +40,7 @@ func envOf(c corev1.Container, name string) string {
 }
 
 func TestPod(t *testing.T) {
-	r := workload()
+	r := workloadResource()
 	pod, err := Pod(r, Placement{Node: "node-b", Epoch: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -87,8 +87,8 @@ func TestPodName(t *testing.T) {
 		epoch int64
 		want  string
 	}{
-		{workload(), 1, "sql-server-1"},
-		{workload(), 12, "sql-server-12"},
+		{workloadResource(), 1, "sql-server-1"},
+		{workloadResource(), 12, "sql-server-12"},
 		{long, 3, "g-" + strings.Repeat("r", 249) + "-3"},
 	}
 	for _, tc := range cases {
@@ -103,7 +103,7 @@ func TestPodName(t *testing.T) {
 }
 
 func TestPinTemplate(t *testing.T) {
-	r := workload()
+	r := workloadResource()
 	tmpl := &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 		NodeSelector: map[string]string{"disktype": "ssd", corev1.LabelHostname: "node-a"},
 		Containers:   []corev1.Container{{Name: "app"}},

@@ -130,6 +130,17 @@ func TestBadInputLeavesTheRestOfTheGroupAlone(t *testing.T) {
 			message: `resource "z" depends on "ghost", which does not exist`,
 		},
 		{
+			name: "dependency on a resource of another group",
+			objects: []client.Object{
+				&wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "other"},
+					Spec: wp.ResourceGroupSpec{Cluster: f.cluster, State: wp.DesiredOffline}},
+				inGroup(resourceIn(f.ns, "o1"), "other"),
+				resourceIn(f.ns, "f", "o1"),
+			},
+			reason:  wp.ForeignDependencyReason,
+			message: `resource "f" depends on "o1", which belongs to group "other"`,
+		},
+		{
 			name:    "unknown preferred owner",
 			update:  func(g *wp.ResourceGroup) { g.Spec.PreferredOwners = append(g.Spec.PreferredOwners, "no-such-node") },
 			reason:  wp.UnknownNodeReason,
@@ -188,6 +199,11 @@ func resourceIn(ns, name string, deps ...string) *wp.Resource {
 		r.Spec.DependsOn = append(r.Spec.DependsOn, wp.Dependency{Name: d})
 	}
 	r.Spec.Volume.ClaimName = "sql-data"
+	return r
+}
+
+func inGroup(r *wp.Resource, group string) *wp.Resource {
+	r.Spec.Group = group
 	return r
 }
 
