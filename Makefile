@@ -89,3 +89,10 @@ $(CONTROLLER_GEN): $(TOOLS_MOD)
 
 $(GOLANGCI_LINT): $(TOOLS_MOD)
 	$(GO) build -modfile=$(TOOLS_MOD) -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+##@ Benchmarks
+
+.PHONY: bench
+bench: envtest-binaries ## Bring 100 groups of 5 resources online with envtest, then move them all.
+	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
+		$(GO) test -run '^$$' -bench BenchmarkHundredGroups -benchtime 1x -timeout 30m ./test/integration/

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -41,6 +42,8 @@ type ResourceReconciler struct {
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
 	Handlers  resourcetype.Registry
+	// Concurrency is how many objects are reconciled at once (at least one).
+	Concurrency int
 	// FenceGrace is as for the ResourceGroupReconciler.
 	FenceGrace time.Duration
 
@@ -152,6 +155,11 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 		}
 	}
 
+	if s.State == wolfpackv1alpha1.ResourceOnlinePending && pendingTooLong(res, now) {
+		return r.failed(ctx, h, req, policy, wolfpackv1alpha1.PendingTimeoutReason,
+			fmt.Sprintf("not online on %s within pendingTimeout %s", req.Node, pendingTimeout(res)), now)
+	}
+
 	var result resourcetype.Result
 	var err error
 	thorough := s.State == wolfpackv1alpha1.ResourceOnline && r.isAliveDue(res, now)
@@ -184,7 +192,7 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 		s.State = wolfpackv1alpha1.ResourceOnlinePending
 		// Pods, Services, Deployments and StatefulSets are watched; claims, attachments and
 		// custom objects are polled.
-		return ctrl.Result{RequeueAfter: looksAliveInterval(res)}, nil, nil
+		return ctrl.Result{RequeueAfter: min(looksAliveInterval(res), pendingTimeout(res))}, nil, nil
 	case resourcetype.Failed:
 	}
 	reason := wolfpackv1alpha1.LooksAliveFailedReason
@@ -247,8 +255,15 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	req.Node = where
 	stop := h.Offline
 	wait, fenced := r.fenceWait(ctx, where, now)
-	if fenced {
+	var events []failover.Event
+	switch {
+	case fenced:
 		stop = h.Terminate
+	case s.State == wolfpackv1alpha1.ResourceOfflinePending && pendingTooLong(req.Resource, now):
+		// As MSCS does with a resource that does not go offline in time: terminate it.
+		stop = h.Terminate
+		events = append(events, failover.Event{Warning: true, Reason: wolfpackv1alpha1.PendingTimeoutReason,
+			Message: fmt.Sprintf("not offline on %s within pendingTimeout %s: terminating", where, pendingTimeout(req.Resource))})
 	}
 	result, err := stop(ctx, req)
 	if err != nil {
@@ -256,7 +271,7 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	}
 	if result.State == resourcetype.Offline {
 		s.State, s.Node = wolfpackv1alpha1.ResourceOffline, ""
-		return ctrl.Result{}, []failover.Event{{Reason: "ResourceOffline", Message: fmt.Sprintf("offline on %s: %s", where, result.Message)}}, nil
+		return ctrl.Result{}, append(events, failover.Event{Reason: "ResourceOffline", Message: fmt.Sprintf("offline on %s: %s", where, result.Message)}), nil
 	}
 	s.State = wolfpackv1alpha1.ResourceOfflinePending
 	// Look again at the poll interval, or sooner when a Down node, where nothing stops
@@ -265,7 +280,7 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	if wait > 0 && wait < poll {
 		poll = wait
 	}
-	return ctrl.Result{RequeueAfter: poll}, nil, nil
+	return ctrl.Result{RequeueAfter: min(poll, pendingTimeout(req.Resource))}, events, nil
 }
 
 // fencedFunc answers whether a node can no longer run anything.
@@ -294,6 +309,24 @@ func (r *ResourceReconciler) isAliveDue(res *wolfpackv1alpha1.Resource, now time
 	interval := ptr.Deref(res.Spec.IsAlivePollInterval, metav1.Duration{Duration: time.Minute}).Duration
 	last, ok := r.lastIsAlive.Load(client.ObjectKeyFromObject(res))
 	return !ok || now.Sub(last.(time.Time)) >= interval
+}
+
+func pendingTimeout(res *wolfpackv1alpha1.Resource) time.Duration {
+	return ptr.Deref(res.Spec.PendingTimeout, metav1.Duration{Duration: 3 * time.Minute}).Duration
+}
+
+// pendingTooLong says whether the resource has been pending for longer than its pendingTimeout:
+// since it stopped being Ready, or since its last failure if that came later.
+func pendingTooLong(res *wolfpackv1alpha1.Resource, now time.Time) bool {
+	ready := meta.FindStatusCondition(res.Status.Conditions, wolfpackv1alpha1.ReadyCondition)
+	if ready == nil || ready.Status != metav1.ConditionFalse {
+		return false
+	}
+	since := ready.LastTransitionTime.Time
+	if f := res.Status.LastFailure; f != nil && f.Time.After(since) {
+		since = f.Time.Time
+	}
+	return now.Sub(since) > pendingTimeout(res)
 }
 
 func looksAliveInterval(res *wolfpackv1alpha1.Resource) time.Duration {
@@ -343,6 +376,7 @@ func (r *ResourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			func(res *wolfpackv1alpha1.Resource, o client.Object) bool { return res.Spec.Group == o.GetName() }))).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.resourcesWhere(refersTo(wolfpackv1alpha1.DeploymentKind)))).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.resourcesWhere(refersTo(wolfpackv1alpha1.StatefulSetKind)))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1)}).
 		Named("resource").
 		Complete(r)
 }

@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -50,6 +51,8 @@ type ResourceGroupReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
+	// Concurrency is how many objects are reconciled at once (at least one).
+	Concurrency int
 	// FenceGrace is how long a node must be Down before its groups are taken from it, until the
 	// quorum's fencing answers that question.
 	FenceGrace time.Duration
@@ -353,6 +356,7 @@ func (r *ResourceGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			func(ctx context.Context, o client.Object) []reconcile.Request {
 				return r.allGroups(o.GetName())(ctx, o)
 			})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1)}).
 		Named("resourcegroup").
 		Complete(r)
 }

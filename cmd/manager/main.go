@@ -48,6 +48,9 @@ type options struct {
 	retryPeriod             time.Duration
 	enableHTTP2             bool
 	fenceGrace              time.Duration
+	concurrency             int
+	qps                     float64
+	burst                   int
 	zap                     zap.Options
 }
 
@@ -74,12 +77,19 @@ func parseFlags(args []string) (*options, error) {
 	fs.DurationVar(&o.fenceGrace, "fence-grace", 30*time.Second,
 		"How long a node must be NotReady before its groups are taken from it and its pods removed "+
 			"(until the quorum disk's fencing answers that).")
+	fs.IntVar(&o.concurrency, "concurrency", 4,
+		"How many groups, and twice as many resources, are reconciled at once.")
+	fs.Float64Var(&o.qps, "kube-api-qps", 50, "Sustained rate of requests to the API server.")
+	fs.IntVar(&o.burst, "kube-api-burst", 100, "Burst of requests to the API server.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.concurrency < 1 {
+		return nil, fmt.Errorf("--concurrency must be at least 1, not %d", o.concurrency)
 	}
 	if o.leaderElect && o.renewDeadline >= o.leaseDuration {
 		return nil, fmt.Errorf("--leader-elect-renew-deadline (%s) must be shorter than --leader-elect-lease-duration (%s)",
@@ -98,6 +108,8 @@ func newScheme() *runtime.Scheme {
 
 // newManager builds the manager with its controllers, probes, metrics and leader election.
 func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
 	var tlsOpts []func(*tls.Config)
 	if !o.enableHTTP2 {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
@@ -142,13 +154,14 @@ func setupControllers(mgr ctrl.Manager, o *options) error {
 	recorder := mgr.GetEventRecorder("wolfpack-manager")
 	if err := (&controllers.ResourceGroupReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}, FenceGrace: o.fenceGrace,
+		Concurrency: o.concurrency,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ResourceGroup controller: %w", err)
 	}
 	if err := (&controllers.ResourceReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{},
-		FenceGrace: o.fenceGrace,
-		Handlers:   resourcetype.NewRegistry(resourcetype.Clients{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}),
+		FenceGrace: o.fenceGrace, Concurrency: 2 * o.concurrency,
+		Handlers: resourcetype.NewRegistry(resourcetype.Clients{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Resource controller: %w", err)
 	}

@@ -378,3 +378,41 @@ func TestFailbackOnlyInsideTheWindow(t *testing.T) {
 	}
 	f.expectEvent(t, "Failback", "failing back from "+f.b+" to preferred owner "+f.a)
 }
+
+func TestPendingTimeout(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	// The server's pod never gets going on a, and its old pod never stops there.
+	f.kubelet.hold("server", f.a)
+	server := f.server(t)
+	server.Spec.PendingTimeout = &metav1.Duration{Duration: 2 * time.Second}
+	server.Spec.RestartPolicy.Threshold = ptr.To[int32](1)
+	must(t, k8sClient.Update(ctx, server))
+	startManager(t)
+
+	// Online times out on a, once and after one restart; the group fails over to b, where the
+	// wedged pod on a is terminated once offline times out too.
+	g := f.waitOnline(t, f.b)
+	if op := g.Status.Operation; op.Kind != wp.OperationFailover || op.From != f.a {
+		t.Errorf("operation %+v, want a Failover from %s", op, f.a)
+	}
+	f.expectEvent(t, wp.RestartThresholdExceededReason, "failing over to "+f.b)
+	eventually(t, "PendingTimeout Events on the server", func() error {
+		var list eventsv1.EventList
+		if err := k8sClient.List(ctx, &list, client.InNamespace(f.ns)); err != nil {
+			return err
+		}
+		online, offline := false, false
+		for _, e := range list.Items {
+			if e.Regarding.Name != "server" {
+				continue
+			}
+			online = online || (e.Reason == wp.PendingTimeoutReason && strings.Contains(e.Note, "not online on "+f.a+" within pendingTimeout 2s"))
+			offline = offline || (e.Reason == wp.PendingTimeoutReason && strings.Contains(e.Note, "not offline on "+f.a+" within pendingTimeout 2s: terminating"))
+		}
+		if !online || !offline {
+			return fmt.Errorf("online timeout seen: %v, offline timeout seen: %v", online, offline)
+		}
+		return nil
+	})
+}

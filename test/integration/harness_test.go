@@ -74,17 +74,18 @@ func startManagerWithClock(t *testing.T, groupClock clock.PassiveClock) (stop fu
 // kubelet stands in for the kubelets of a test's nodes: it runs pods bound to a live node
 // (Running and Ready at once), finishes their graceful deletion, and does nothing for a dead one.
 type kubelet struct {
-	t         *testing.T
 	namespace string
 	mu        sync.Mutex
 	alive     map[string]bool
+	// held are "resource@node" whose pods neither start nor stop, as on a wedged container runtime.
+	held map[string]bool
 	// started counts the pods that ran, by name: a pod that started twice is a bug.
 	started map[string]int
 }
 
-func startKubelet(t *testing.T, namespace string, nodes ...string) *kubelet {
-	t.Helper()
-	k := &kubelet{t: t, namespace: namespace, alive: map[string]bool{}, started: map[string]int{}}
+func startKubelet(tb testing.TB, namespace string, nodes ...string) *kubelet {
+	tb.Helper()
+	k := &kubelet{namespace: namespace, alive: map[string]bool{}, held: map[string]bool{}, started: map[string]int{}}
 	for _, n := range nodes {
 		k.alive[n] = true
 	}
@@ -97,7 +98,7 @@ func startKubelet(t *testing.T, namespace string, nodes ...string) *kubelet {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	tb.Cleanup(func() { cancel(); <-done })
 	return k
 }
 
@@ -110,7 +111,7 @@ func (k *kubelet) sync(ctx context.Context) {
 	defer k.mu.Unlock()
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if !k.alive[p.Spec.NodeName] {
+		if !k.alive[p.Spec.NodeName] || k.held[p.Labels[wp.ResourceLabel]+"@"+p.Spec.NodeName] {
 			continue
 		}
 		switch {
@@ -143,6 +144,13 @@ func (k *kubelet) fail(ctx context.Context, namespace, resource string) error {
 		}
 	}
 	return fmt.Errorf("no running pod of %s", resource)
+}
+
+// hold wedges the pods of a resource on a node: they neither start nor stop.
+func (k *kubelet) hold(resource, node string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.held[resource+"@"+node] = true
 }
 
 // pause stops or resumes a node's kubelet without the node going NotReady: its pods neither

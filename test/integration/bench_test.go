@@ -1,0 +1,202 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/controllers"
+	"github.com/wolfpack-ha/wolfpack/internal/resourcetype"
+)
+
+// benchConcurrency is the manager's default --concurrency.
+const benchConcurrency = 4
+
+// writeCounter counts the API requests that change something.
+type writeCounter struct {
+	rt     http.RoundTripper
+	writes *atomic.Int64
+}
+
+func (c writeCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet {
+		c.writes.Add(1)
+	}
+	return c.rt.RoundTrip(req)
+}
+
+// BenchmarkHundredGroups brings 100 groups of 5 resources online on one node, then moves them all
+// to the other, with the manager in-process against envtest. It reports the time until all are
+// Online, the time until all moves are done, and the manager's API writes per group move.
+//
+//	make bench
+func BenchmarkHundredGroups(b *testing.B) {
+	const groups = 100
+	for range b.N {
+		b.StopTimer()
+		ctx := context.Background()
+		ns := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+		must(b, k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+		a, bn := ns+"-a", ns+"-b"
+		labels := map[string]string{wp.ClusterLabel: ns}
+		must(b, createNode(ctx, a, labels))
+		must(b, createNode(ctx, bn, labels))
+		qd := validQuorumDisk(ns)
+		qd.Spec.NodeSelector = labels
+		must(b, k8sClient.Create(ctx, qd))
+		startKubelet(b, ns, a, bn)
+		for i := range groups {
+			createBenchGroup(b, ns, fmt.Sprintf("g%03d", i), []string{a, bn})
+		}
+
+		writes := &atomic.Int64{}
+		cfg := rest.CopyConfig(env.Config)
+		cfg.QPS, cfg.Burst = 50, 100 // the manager's defaults
+		cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return writeCounter{rt: rt, writes: writes} }
+		stop := startBenchManager(b, cfg)
+
+		b.StartTimer()
+		start := time.Now()
+		waitAll(b, ns, a, groups)
+		online := time.Since(start)
+
+		writesBefore := writes.Load()
+		var list wp.ResourceGroupList
+		must(b, k8sClient.List(ctx, &list, client.InNamespace(ns)))
+		moveStart := time.Now()
+		for i := range list.Items {
+			g := &list.Items[i]
+			patch := client.MergeFrom(g.DeepCopy())
+			g.Annotations = map[string]string{wp.MoveToAnnotation: bn}
+			must(b, k8sClient.Patch(ctx, g, patch))
+		}
+		waitAll(b, ns, bn, groups)
+		moved := time.Since(moveStart)
+		b.StopTimer()
+		stop()
+
+		b.ReportMetric(online.Seconds(), "s-online")
+		b.ReportMetric(moved.Seconds(), "s-move")
+		b.ReportMetric(float64(writes.Load()-writesBefore)/groups, "writes/move")
+	}
+}
+
+func startBenchManager(b *testing.B, cfg *rest.Config) func() {
+	b.Helper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:     scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	must(b, err)
+	recorder := mgr.GetEventRecorder("wolfpack-manager")
+	must(b, (&controllers.ResourceGroupReconciler{Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{},
+		FenceGrace: fenceGrace, Concurrency: benchConcurrency}).SetupWithManager(mgr))
+	must(b, (&controllers.ResourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+		Clock: clock.RealClock{}, FenceGrace: fenceGrace, Concurrency: 2 * benchConcurrency,
+		Handlers: resourcetype.NewRegistry(resourcetype.Clients{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}),
+	}).SetupWithManager(mgr))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("manager: %v", err)
+		}
+	}
+}
+
+// createBenchGroup makes a group of the sample's shape: vol <- ip <- svc <- app, vol <- side.
+func createBenchGroup(b *testing.B, ns, name string, owners []string) {
+	b.Helper()
+	ctx := context.Background()
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/" + name}},
+		},
+	}
+	must(b, k8sClient.Create(ctx, pv))
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			VolumeName:  pv.Name,
+		},
+	}
+	must(b, k8sClient.Create(ctx, pvc))
+	pvc.Status.Phase = corev1.ClaimBound
+	must(b, k8sClient.Status().Update(ctx, pvc))
+
+	must(b, k8sClient.Create(ctx, &wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: wp.ResourceGroupSpec{Cluster: ns, PreferredOwners: owners}}))
+	pod := func(app string) *wp.WorkloadResource {
+		return &wp.WorkloadResource{Template: &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: app, Image: "busybox"}},
+			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}}},
+		}}}
+	}
+	deps := func(names ...string) []wp.Dependency {
+		out := make([]wp.Dependency, 0, len(names))
+		for _, n := range names {
+			out = append(out, wp.Dependency{Name: name + "-" + n})
+		}
+		return out
+	}
+	for _, r := range []struct {
+		kind string
+		spec wp.ResourceSpec
+	}{
+		{"vol", wp.ResourceSpec{Volume: &wp.VolumeResource{ClaimName: name}}},
+		{"ip", wp.ResourceSpec{DependsOn: deps("vol"), IPAddress: &wp.IPAddressResource{Address: "192.0.2.10"}}},
+		{"svc", wp.ResourceSpec{DependsOn: deps("ip"), Service: &wp.ServiceResource{ServiceName: name, Ports: []corev1.ServicePort{{Port: 80}}}}},
+		{"app", wp.ResourceSpec{DependsOn: deps("svc"), Workload: pod("app")}},
+		{"side", wp.ResourceSpec{DependsOn: deps("vol"), Workload: pod("side")}},
+	} {
+		r.spec.Group = name
+		must(b, k8sClient.Create(ctx, &wp.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-" + r.kind}, Spec: r.spec}))
+	}
+}
+
+// waitAll waits until every group of the namespace is Online on node.
+func waitAll(b *testing.B, ns, node string, groups int) {
+	b.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		var list wp.ResourceGroupList
+		must(b, k8sClient.List(context.Background(), &list, client.InNamespace(ns)))
+		done := 0
+		for _, g := range list.Items {
+			if g.Status.State == wp.GroupOnline && g.Status.OwnerNode == node {
+				done++
+			}
+		}
+		if done == groups {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d groups Online on %s after 10 minutes", done, groups, node)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
