@@ -15,7 +15,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -24,7 +23,6 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
-	"github.com/wolfpack-ha/wolfpack/internal/resourcetype"
 )
 
 // The manager records Events, and its metrics endpoint asks the API server to authenticate and
@@ -137,7 +135,7 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := setupControllers(mgr, o); err != nil {
+	if err := controllers.Setup(mgr, controllers.Options{FenceGrace: o.fenceGrace, Concurrency: o.concurrency}); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -147,25 +145,6 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("adding the readiness check: %w", err)
 	}
 	return mgr, nil
-}
-
-// setupControllers registers the Failover Manager and the Resource Manager.
-func setupControllers(mgr ctrl.Manager, o *options) error {
-	recorder := mgr.GetEventRecorder("wolfpack-manager")
-	if err := (&controllers.ResourceGroupReconciler{
-		Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}, FenceGrace: o.fenceGrace,
-		Concurrency: o.concurrency,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the ResourceGroup controller: %w", err)
-	}
-	if err := (&controllers.ResourceReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{},
-		FenceGrace: o.fenceGrace, Concurrency: 2 * o.concurrency,
-		Handlers: resourcetype.NewRegistry(resourcetype.Clients{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}),
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the Resource controller: %w", err)
-	}
-	return nil
 }
 
 // run starts the manager and blocks until ctx ends or the manager fails.

@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,7 +20,6 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
-	"github.com/wolfpack-ha/wolfpack/internal/resourcetype"
 )
 
 // benchConcurrency is the manager's default --concurrency.
@@ -104,13 +102,7 @@ func startBenchManager(b *testing.B, cfg *rest.Config) func() {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	must(b, err)
-	recorder := mgr.GetEventRecorder("wolfpack-manager")
-	must(b, (&controllers.ResourceGroupReconciler{Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{},
-		FenceGrace: fenceGrace, Concurrency: benchConcurrency}).SetupWithManager(mgr))
-	must(b, (&controllers.ResourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
-		Clock: clock.RealClock{}, FenceGrace: fenceGrace, Concurrency: 2 * benchConcurrency,
-		Handlers: resourcetype.NewRegistry(resourcetype.Clients{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}),
-	}).SetupWithManager(mgr))
+	must(b, controllers.Setup(mgr, controllers.Options{FenceGrace: fenceGrace, Concurrency: benchConcurrency}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

@@ -87,7 +87,7 @@ func TestNodeLossFailsTheGroupOver(t *testing.T) {
 	f.waitOnline(t, f.a)
 	w := f.watch(t)
 
-	must(t, f.kubelet.kill(context.Background(), f.a))
+	must(t, f.kubelet.Kill(context.Background(), f.a))
 	g := f.waitOnline(t, f.b)
 	w.check(t)
 	if g.Status.Epoch != 2 {
@@ -228,9 +228,7 @@ func (f *fixture) expectEvent(t *testing.T, reason, note string) {
 // expectPodsStartedOnce fails when a pod was started twice.
 func (f *fixture) expectPodsStartedOnce(t *testing.T) {
 	t.Helper()
-	f.kubelet.mu.Lock()
-	defer f.kubelet.mu.Unlock()
-	for name, n := range f.kubelet.started {
+	for name, n := range f.kubelet.Started() {
 		if n != 1 {
 			t.Errorf("pod %s was started %d times", name, n)
 		}
@@ -256,7 +254,7 @@ func (f *fixture) failUntilExhausted(t *testing.T, node string) {
 			if r.Status.State != wp.ResourceOnline || r.Status.Node != node {
 				return fmt.Errorf("server is %s on %q", r.Status.State, r.Status.Node)
 			}
-			return f.kubelet.fail(ctx, f.ns, "server")
+			return f.kubelet.Fail(ctx, "server")
 		})
 		if i == 4 {
 			return
@@ -312,7 +310,7 @@ func TestRestartedManagerFinishesTheMove(t *testing.T) {
 	f.waitOnline(t, f.a)
 
 	// Hold node a's pods so that the move stops half-way, then stop the manager there.
-	f.kubelet.pause(f.a, true)
+	f.kubelet.Pause(f.a, true)
 	g := f.group(t)
 	patch := client.MergeFrom(g.DeepCopy())
 	g.Annotations = map[string]string{wp.MoveToAnnotation: f.b}
@@ -331,7 +329,7 @@ func TestRestartedManagerFinishesTheMove(t *testing.T) {
 	checkpoint := f.group(t).Status.Operation
 
 	w := f.watch(t)
-	f.kubelet.pause(f.a, false)
+	f.kubelet.Pause(f.a, false)
 	startManager(t)
 	g = f.waitOnline(t, f.b)
 	w.check(t)
@@ -354,9 +352,9 @@ func TestFailbackOnlyInsideTheWindow(t *testing.T) {
 	startManagerWithClock(t, clk)
 	f.waitOnline(t, f.a)
 
-	must(t, f.kubelet.kill(ctx, f.a))
+	must(t, f.kubelet.Kill(ctx, f.a))
 	f.waitOnline(t, f.b)
-	f.kubelet.pause(f.a, false)
+	f.kubelet.Pause(f.a, false)
 	must(t, setNodeReady(ctx, f.a, corev1.ConditionTrue))
 
 	// Node a is back, but it is noon: the group stays on b.
@@ -383,7 +381,7 @@ func TestPendingTimeout(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	// The server's pod never gets going on a, and its old pod never stops there.
-	f.kubelet.hold("server", f.a)
+	f.kubelet.Hold("server", f.a)
 	server := f.server(t)
 	server.Spec.PendingTimeout = &metav1.Duration{Duration: 2 * time.Second}
 	server.Spec.RestartPolicy.Threshold = ptr.To[int32](1)

@@ -22,7 +22,7 @@ import (
 type fixture struct {
 	ns, cluster string
 	a, b        string
-	kubelet     *kubelet
+	kubelet     *testenv.Kubelet
 	deps        map[string][]string
 }
 
