@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,7 +65,7 @@ func (r *ResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	old := res.DeepCopy()
 	now := r.Clock.Now()
 
-	group, plan, invalid, err := r.observe(ctx, res)
+	group, plan, views, invalid, err := r.observe(ctx, res)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -83,9 +84,16 @@ func (r *ResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 		hreq := resourcetype.Request{Resource: res, Placement: resourcetype.Placement{Node: node, Epoch: group.Status.Epoch},
 			Fenced: r.fencedFunc(ctx, now)}
-		if online {
+		waiting := failover.Waiting(dependencyNames(res), views, node)
+		switch {
+		case online && res.Status.State != wolfpackv1alpha1.ResourceOnline && len(waiting) > 0:
+			// Not before its dependencies: a change of theirs brings this one back here.
+			if res.Status.State == "" {
+				res.Status.State = wolfpackv1alpha1.ResourceOffline
+			}
+		case online:
 			result, events, err = r.online(ctx, h, hreq, now)
-		} else {
+		default:
 			result, events, err = r.offline(ctx, h, hreq, now)
 		}
 		if err != nil {
@@ -109,26 +117,40 @@ func (r *ResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 // observe reads the resource's group and its dependency order. A non-nil condition says they
 // are inconsistent.
 func (r *ResourceReconciler) observe(ctx context.Context, res *wolfpackv1alpha1.Resource) (
-	*wolfpackv1alpha1.ResourceGroup, graph.Plan, *metav1.Condition, error,
+	*wolfpackv1alpha1.ResourceGroup, graph.Plan, map[string]failover.ResourceView, *metav1.Condition, error,
 ) {
 	group := &wolfpackv1alpha1.ResourceGroup{}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: res.Namespace, Name: res.Spec.Group}, group); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, graph.Plan{}, &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
+			return nil, graph.Plan{}, nil, &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
 				Reason: wolfpackv1alpha1.ClusterNotFoundReason, Message: fmt.Sprintf("ResourceGroup %q does not exist", res.Spec.Group)}, nil
 		}
-		return nil, graph.Plan{}, nil, err
+		return nil, graph.Plan{}, nil, nil, err
 	}
 	var resources wolfpackv1alpha1.ResourceList
 	if err := r.List(ctx, &resources, client.InNamespace(res.Namespace)); err != nil {
-		return nil, graph.Plan{}, nil, err
+		return nil, graph.Plan{}, nil, nil, err
 	}
 	plan, problems := graph.Build(group.Name, graph.FromAPI(resources.Items))
 	if len(problems) > 0 {
-		return group, plan, &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
+		return group, plan, nil, &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
 			Reason: problems[0].Reason, Message: "the group's dependencies are inconsistent: " + problems[0].Message}, nil
 	}
-	return group, plan, nil, nil
+	views := map[string]failover.ResourceView{}
+	for i := range resources.Items {
+		if other := &resources.Items[i]; other.Spec.Group == group.Name {
+			views[other.Name] = resourceView(other, group.Status.OwnerNode)
+		}
+	}
+	return group, plan, views, nil, nil
+}
+
+func dependencyNames(res *wolfpackv1alpha1.Resource) []string {
+	out := make([]string, 0, len(res.Spec.DependsOn))
+	for _, d := range res.Spec.DependsOn {
+		out = append(out, d.Name)
+	}
+	return out
 }
 
 // online brings the resource online where it must be and applies its restart policy.
@@ -374,6 +396,10 @@ func (r *ResourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Watches(&wolfpackv1alpha1.ResourceGroup{}, handler.EnqueueRequestsFromMapFunc(r.resourcesWhere(
 			func(res *wolfpackv1alpha1.Resource, o client.Object) bool { return res.Spec.Group == o.GetName() }))).
+		Watches(&wolfpackv1alpha1.Resource{}, handler.EnqueueRequestsFromMapFunc(r.resourcesWhere(
+			func(res *wolfpackv1alpha1.Resource, o client.Object) bool {
+				return res.Spec.Group == o.(*wolfpackv1alpha1.Resource).Spec.Group && slices.Contains(dependencyNames(res), o.GetName())
+			}))).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.resourcesWhere(refersTo(wolfpackv1alpha1.DeploymentKind)))).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.resourcesWhere(refersTo(wolfpackv1alpha1.StatefulSetKind)))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1)}).

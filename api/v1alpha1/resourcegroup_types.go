@@ -185,9 +185,9 @@ type GroupOperation struct {
 	// +kubebuilder:validation:Minimum=0
 	Wave int32 `json:"wave,omitempty"`
 
-	// startedAt is when the operation started.
+	// startedAt is when the operation started, to the microsecond.
 	// +required
-	StartedAt metav1.Time `json:"startedAt"`
+	StartedAt metav1.MicroTime `json:"startedAt"`
 
 	// message says why the operation was started, or why it failed.
 	// +optional

@@ -119,7 +119,7 @@ func (o Observed) start(out *Outcome) {
 	begin := func(kind wolfpackv1alpha1.OperationKind, to, msg string) {
 		s.Operation = &wolfpackv1alpha1.GroupOperation{
 			Kind: kind, From: owner, To: to, Phase: wolfpackv1alpha1.PhaseTakingOffline,
-			StartedAt: metav1.NewTime(o.Now), Message: msg,
+			StartedAt: metav1.NewMicroTime(o.Now), Message: msg,
 		}
 	}
 	p := o.Placement
@@ -203,7 +203,7 @@ func (o Observed) failover(out *Outcome, p Placement, why, reason string) {
 	msg := fmt.Sprintf("%s: failing over to %s", why, target)
 	s.Operation = &wolfpackv1alpha1.GroupOperation{
 		Kind: wolfpackv1alpha1.OperationFailover, From: s.OwnerNode, To: target,
-		Phase: wolfpackv1alpha1.PhaseTakingOffline, StartedAt: metav1.NewTime(o.Now), Message: msg,
+		Phase: wolfpackv1alpha1.PhaseTakingOffline, StartedAt: metav1.NewMicroTime(o.Now), Message: msg,
 	}
 	out.Events = append(out.Events, Event{Warning: true, Reason: reason, Message: msg})
 }
@@ -383,4 +383,17 @@ func or(s, otherwise string) string {
 		return otherwise
 	}
 	return s
+}
+
+// Waiting returns the dependencies that are not Online on node: a resource comes online only
+// after them, also outside a group operation (a resource added to an online group, or one whose
+// dependency restarts).
+func Waiting(dependsOn []string, resources map[string]ResourceView, node string) []string {
+	var out []string
+	for _, d := range dependsOn {
+		if r := resources[d]; r.State != wolfpackv1alpha1.ResourceOnline || r.Node != node {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package failover
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func TestNext(t *testing.T) {
 			name: "a wave that is online lets the next one start",
 			setup: func(o *Observed) {
 				o.Status = wp.ResourceGroupStatus{OwnerNode: "a", Epoch: 1, Operation: &wp.GroupOperation{
-					Kind: wp.OperationOnline, To: "a", Phase: wp.PhaseBringingOnline, StartedAt: metav1.NewTime(t0)}}
+					Kind: wp.OperationOnline, To: "a", Phase: wp.PhaseBringingOnline, StartedAt: metav1.NewMicroTime(t0)}}
 				o.Resources["disk"] = ResourceView{State: wp.ResourceOnline, Node: "a"}
 				o.Resources["agent"] = ResourceView{State: wp.ResourceOnline, Node: "a"}
 				o.Resources["ip"] = ResourceView{State: wp.ResourceOnlinePending, Node: "a"}
@@ -96,7 +97,7 @@ func TestNext(t *testing.T) {
 			name: "last wave online: the operation succeeds",
 			setup: func(o *Observed) {
 				o.Status = wp.ResourceGroupStatus{OwnerNode: "a", Epoch: 1, Operation: &wp.GroupOperation{
-					Kind: wp.OperationOnline, To: "a", Phase: wp.PhaseBringingOnline, Wave: 3, StartedAt: metav1.NewTime(t0)}}
+					Kind: wp.OperationOnline, To: "a", Phase: wp.PhaseBringingOnline, Wave: 3, StartedAt: metav1.NewMicroTime(t0)}}
 				allOn(o, "a", wp.ResourceOnline)
 			},
 			want: want{kind: wp.OperationOnline, phase: wp.PhaseSucceeded, wave: 4, to: "a", owner: "a", epoch: 1,
@@ -116,7 +117,7 @@ func TestNext(t *testing.T) {
 			name: "move: once everything is offline, online on the new owner with a new epoch",
 			setup: func(o *Observed) {
 				o.Status = wp.ResourceGroupStatus{OwnerNode: "a", Epoch: 1, Operation: &wp.GroupOperation{
-					Kind: wp.OperationMove, From: "a", To: "b", Phase: wp.PhaseTakingOffline, Wave: 2, StartedAt: metav1.NewTime(t0)}}
+					Kind: wp.OperationMove, From: "a", To: "b", Phase: wp.PhaseTakingOffline, Wave: 2, StartedAt: metav1.NewMicroTime(t0)}}
 				allOn(o, "a", wp.ResourceOffline)
 			},
 			want: want{kind: wp.OperationMove, phase: wp.PhaseBringingOnline, wave: 0, from: "a", to: "b", owner: "b", epoch: 2, state: wp.GroupPending},
@@ -174,7 +175,7 @@ func TestNext(t *testing.T) {
 			name: "failover from a fenced owner: once everything is terminated, online on the new owner",
 			setup: func(o *Observed) {
 				o.Status = wp.ResourceGroupStatus{OwnerNode: "a", Epoch: 1, Operation: &wp.GroupOperation{
-					Kind: wp.OperationFailover, From: "a", To: "b", Phase: wp.PhaseTakingOffline, Wave: 3, StartedAt: metav1.NewTime(t0)}}
+					Kind: wp.OperationFailover, From: "a", To: "b", Phase: wp.PhaseTakingOffline, Wave: 3, StartedAt: metav1.NewMicroTime(t0)}}
 				allOn(o, "", wp.ResourceOffline)
 				o.Placement.Nodes = nodes("a", "Down", "b", "Up")
 				o.Fenced["a"] = true
@@ -216,7 +217,7 @@ func TestNext(t *testing.T) {
 			name: "offline done: no owner",
 			setup: func(o *Observed) {
 				o.Status = wp.ResourceGroupStatus{OwnerNode: "a", Epoch: 1, Operation: &wp.GroupOperation{
-					Kind: wp.OperationOffline, From: "a", Phase: wp.PhaseTakingOffline, Wave: 3, StartedAt: metav1.NewTime(t0)}}
+					Kind: wp.OperationOffline, From: "a", Phase: wp.PhaseTakingOffline, Wave: 3, StartedAt: metav1.NewMicroTime(t0)}}
 				allOn(o, "a", wp.ResourceOffline)
 				o.Desired = wp.DesiredOffline
 			},
@@ -226,7 +227,7 @@ func TestNext(t *testing.T) {
 			name: "target Down mid-move: the move fails and the group stays on its owner",
 			setup: func(o *Observed) {
 				o.Status = wp.ResourceGroupStatus{OwnerNode: "a", Epoch: 1, Operation: &wp.GroupOperation{
-					Kind: wp.OperationMove, From: "a", To: "b", Phase: wp.PhaseTakingOffline, Wave: 1, StartedAt: metav1.NewTime(t0)}}
+					Kind: wp.OperationMove, From: "a", To: "b", Phase: wp.PhaseTakingOffline, Wave: 1, StartedAt: metav1.NewMicroTime(t0)}}
 				allOn(o, "a", wp.ResourceOnline)
 				o.Placement.Nodes = nodes("a", "Up", "b", "Down")
 			},
@@ -444,6 +445,28 @@ func TestSimulatedMoves(t *testing.T) {
 		if len(moves) > 0 || o.Status.State != wp.GroupOnline || o.Status.OwnerNode != "b" || o.Status.Epoch != 4 {
 			t.Fatalf("trial %d: ended %s on %s at epoch %d with moves %v left; want Online on b at epoch 4",
 				trial, o.Status.State, o.Status.OwnerNode, o.Status.Epoch, moves)
+		}
+	}
+}
+
+func TestWaiting(t *testing.T) {
+	res := map[string]ResourceView{
+		"disk": {State: wp.ResourceOnline, Node: "a"},
+		"ip":   {State: wp.ResourceOnlinePending, Node: "a"},
+		"old":  {State: wp.ResourceOnline, Node: "b"},
+	}
+	cases := []struct {
+		deps []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"disk"}, nil},
+		{[]string{"disk", "ip"}, []string{"ip"}},
+		{[]string{"old", "ghost"}, []string{"old", "ghost"}},
+	}
+	for _, tc := range cases {
+		if got := Waiting(tc.deps, res, "a"); !slices.Equal(got, tc.want) {
+			t.Errorf("Waiting(%v) = %v, want %v", tc.deps, got, tc.want)
 		}
 	}
 }

@@ -522,7 +522,7 @@ func TestPrinterColumns(t *testing.T) {
 		Type: wp.ReadyCondition, Status: metav1.ConditionTrue, Reason: wp.AsExpectedReason, LastTransitionTime: metav1.Now(),
 	}}}
 	g.Status = wp.ResourceGroupStatus{State: wp.GroupOnline, OwnerNode: "node-a", Epoch: 3,
-		Operation: &wp.GroupOperation{Kind: wp.OperationMove, Phase: wp.PhaseSucceeded, StartedAt: metav1.Now()}}
+		Operation: &wp.GroupOperation{Kind: wp.OperationMove, Phase: wp.PhaseSucceeded, StartedAt: metav1.NowMicro()}}
 	r.Status = wp.ResourceStatus{State: wp.ResourceOnline, Node: "node-a", Restarts: 2}
 	for _, obj := range []client.Object{qd, g, r} {
 		if err := k8sClient.Status().Update(ctx, obj); err != nil {

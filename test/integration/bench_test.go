@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -20,6 +19,7 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
+	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
 
 // benchConcurrency is the manager's default --concurrency.
@@ -118,26 +118,7 @@ func startBenchManager(b *testing.B, cfg *rest.Config) func() {
 func createBenchGroup(b *testing.B, ns, name string, owners []string) {
 	b.Helper()
 	ctx := context.Background()
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + name},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
-			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/" + name}},
-		},
-	}
-	must(b, k8sClient.Create(ctx, pv))
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-			VolumeName:  pv.Name,
-		},
-	}
-	must(b, k8sClient.Create(ctx, pvc))
-	pvc.Status.Phase = corev1.ClaimBound
-	must(b, k8sClient.Status().Update(ctx, pvc))
+	must(b, testenv.BoundClaim(ctx, k8sClient, ns, name))
 
 	must(b, k8sClient.Create(ctx, &wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: wp.ResourceGroupSpec{Cluster: ns, PreferredOwners: owners}}))

@@ -55,6 +55,32 @@ func TestDiamondOnlineInDependencyOrderOfflineInReverse(t *testing.T) {
 	w.check(t)
 }
 
+// TestResourcesAppliedToARunningManager applies the samples while the manager runs, so that the
+// group is online (on its first preferred owner) before its resources exist: they still come
+// online in dependency order.
+func TestResourcesAppliedToARunningManager(t *testing.T) {
+	var w *watcher
+	f := newFixtureThen(t, func(f *fixture) {
+		w = f.watch(t)
+		startManager(t)
+		// The QuorumDisk and the group first; the group is Online, with nothing in it.
+		qd := validQuorumDisk(f.cluster)
+		qd.Spec.NodeSelector = map[string]string{wp.ClusterLabel: f.cluster}
+		must(t, k8sClient.Create(context.Background(), qd))
+		g := &wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "sql"},
+			Spec: wp.ResourceGroupSpec{Cluster: f.cluster, PreferredOwners: []string{f.a, f.b}}}
+		must(t, k8sClient.Create(context.Background(), g))
+		eventually(t, "the empty group Online", func() error {
+			if s := f.group(t).Status; s.State != wp.GroupOffline || s.OwnerNode != f.a {
+				return fmt.Errorf("group is %s on %q", s.State, s.OwnerNode)
+			}
+			return nil
+		})
+	})
+	f.waitOnline(t, f.a)
+	w.check(t)
+}
+
 func TestMoveTakesEverythingOfflineBeforeAnythingOnline(t *testing.T) {
 	f := newFixture(t)
 	startManager(t)

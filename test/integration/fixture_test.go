@@ -8,7 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,6 +28,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureThen(t, func(*fixture) {})
+}
+
+// newFixtureThen is newFixture, calling before once the nodes exist and before the samples are
+// applied.
+func newFixtureThen(t *testing.T, before func(*fixture)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	ns := newNamespace(t)
 	f := &fixture{ns: ns, cluster: ns, a: ns + "-a", b: ns + "-b", deps: map[string][]string{}}
@@ -38,8 +45,9 @@ func newFixture(t *testing.T) *fixture {
 		}
 	}
 	f.kubelet = startKubelet(t, ns, f.a, f.b)
-	f.boundClaim(t, "sql-data")
+	must(t, testenv.BoundClaim(ctx, k8sClient, ns, "sql-data"))
 
+	before(f)
 	samples, err := testenv.Samples()
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +68,7 @@ func newFixture(t *testing.T) *fixture {
 				f.deps[obj.GetName()] = append(f.deps[obj.GetName()], d.(map[string]any)["name"].(string))
 			}
 		}
-		if err := k8sClient.Create(ctx, obj); err != nil {
+		if err := k8sClient.Create(ctx, obj); err != nil && (obj.GetKind() == "Resource" || !apierrors.IsAlreadyExists(err)) {
 			t.Fatalf("creating %s %s: %v", obj.GetKind(), obj.GetName(), err)
 		}
 	}
@@ -72,32 +80,6 @@ func must(tb testing.TB, err error) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-}
-
-// boundClaim makes a ReadWriteOnce claim bound to a volume, as a provisioner would.
-func (f *fixture) boundClaim(t *testing.T, name string) {
-	t.Helper()
-	ctx := context.Background()
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: f.ns + "-" + name},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
-			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/" + name}},
-		},
-	}
-	must(t, k8sClient.Create(ctx, pv))
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-			VolumeName:  pv.Name,
-		},
-	}
-	must(t, k8sClient.Create(ctx, pvc))
-	pvc.Status.Phase = corev1.ClaimBound
-	must(t, k8sClient.Status().Update(ctx, pvc))
 }
 
 func (f *fixture) group(t *testing.T) *wp.ResourceGroup {
