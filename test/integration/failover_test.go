@@ -14,6 +14,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 )
@@ -126,6 +127,37 @@ func TestNodeLossFailsTheGroupOver(t *testing.T) {
 		t.Errorf("recentFailovers %v, want one", g.Status.RecentFailovers)
 	}
 	f.expectEvent(t, wp.OwnerDownReason, "failing over to "+f.b)
+	if got := metricValue(t, "wolfpack_group_failovers_total", map[string]string{"namespace": f.ns, "group": "sql", "reason": wp.OwnerDownReason}); got != 1 {
+		t.Errorf("wolfpack_group_failovers_total = %v, want 1", got)
+	}
+	if got := metricValue(t, "wolfpack_group_state", map[string]string{"namespace": f.ns, "group": "sql", "state": string(wp.GroupOnline)}); got != 1 {
+		t.Errorf("wolfpack_group_state{state=Online} = %v, want 1", got)
+	}
+}
+
+// metricValue reads a counter or gauge with the given labels from the manager's registry.
+func metricValue(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	must(t, err)
+	for _, fam := range families {
+		if fam.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range fam.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					continue next
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
 }
 
 func TestBadInputLeavesTheRestOfTheGroupAlone(t *testing.T) {
