@@ -68,8 +68,11 @@ func (r *ResourceGroupReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	deleting := !group.DeletionTimestamp.IsZero()
-	if !deleting && controllerutil.AddFinalizer(group, GroupFinalizer) {
-		if err := r.Update(ctx, group); err != nil {
+	if !deleting && !controllerutil.ContainsFinalizer(group, GroupFinalizer) {
+		// The finalizers list is replaced whole by a merge patch: only over the version read.
+		patch := client.MergeFromWithOptions(group.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.AddFinalizer(group, GroupFinalizer)
+		if err := r.Patch(ctx, group, patch); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -100,11 +103,14 @@ func (r *ResourceGroupReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	out.Status.Resources = summarise(obs.Resources)
 	out.Status.ObservedGeneration = group.Generation
 
-	if !equality.Semantic.DeepEqual(old.Status, out.Status) {
-		group.Status = out.Status
-		if err := r.Status().Patch(ctx, group, client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, err
+	if changed := !equality.Semantic.DeepEqual(old.Status, out.Status); changed || out.ClearMoveTo {
+		if changed {
+			group.Status = out.Status
+			if err := r.Status().Patch(ctx, group, client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})); err != nil {
+				return ctrl.Result{}, err
+			}
 		}
+		// A refused move changes no status but is answered with an Event all the same.
 		r.record(group, old, &out)
 	}
 	if out.ClearMoveTo {
@@ -115,7 +121,7 @@ func (r *ResourceGroupReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 	}
 	if deleting && out.Status.OwnerNode == "" && (out.Status.Operation == nil || !inProgress(out.Status.Operation)) {
-		patch := client.MergeFrom(group.DeepCopy())
+		patch := client.MergeFromWithOptions(group.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		if controllerutil.RemoveFinalizer(group, GroupFinalizer) {
 			return ctrl.Result{}, r.Patch(ctx, group, patch)
 		}

@@ -2,6 +2,7 @@ package resourcetype
 
 import (
 	"fmt"
+	"maps"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,7 +49,7 @@ func Pod(r *wolfpackv1alpha1.Resource, p Placement) (*corev1.Pod, error) {
 	if r.Spec.Workload == nil || r.Spec.Workload.Template == nil {
 		return nil, fmt.Errorf("resource %s/%s has no workload.template", r.Namespace, r.Name)
 	}
-	tmpl := r.Spec.Workload.Template.DeepCopy()
+	tmpl := stamp(r, r.Spec.Workload.Template, p)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   r.Namespace,
@@ -60,27 +61,44 @@ func Pod(r *wolfpackv1alpha1.Resource, p Placement) (*corev1.Pod, error) {
 		},
 		Spec: tmpl.Spec,
 	}
-	if pod.Labels == nil {
-		pod.Labels = map[string]string{}
-	}
-	for k, v := range Labels(r, p.Node) {
-		pod.Labels[k] = v
-	}
-	if pod.Annotations == nil {
-		pod.Annotations = map[string]string{}
-	}
-	epoch := strconv.FormatInt(p.Epoch, 10)
-	pod.Annotations[wolfpackv1alpha1.EpochAnnotation] = epoch
 	pod.Spec.NodeName = p.Node
 	// A failed workload is restarted by the Resource Manager's policy, not by the kubelet.
 	pod.Spec.RestartPolicy = corev1.RestartPolicyNever
-	for i := range pod.Spec.InitContainers {
-		setEnv(&pod.Spec.InitContainers[i], wolfpackv1alpha1.EpochEnvVar, epoch)
-	}
-	for i := range pod.Spec.Containers {
-		setEnv(&pod.Spec.Containers[i], wolfpackv1alpha1.EpochEnvVar, epoch)
-	}
 	return pod, nil
+}
+
+// PinTemplate returns the pod template of an existing Deployment or StatefulSet pinned to node
+// and carrying epoch, for a workloadRef resource; the workload is then scaled to one replica.
+// Other node selector entries of the template are kept.
+func PinTemplate(r *wolfpackv1alpha1.Resource, tmpl *corev1.PodTemplateSpec, p Placement) *corev1.PodTemplateSpec {
+	out := stamp(r, tmpl, p)
+	if out.Spec.NodeSelector == nil {
+		out.Spec.NodeSelector = map[string]string{}
+	}
+	out.Spec.NodeSelector[corev1.LabelHostname] = p.Node
+	return out
+}
+
+// stamp returns a copy of a pod template with Wolfpack's labels, and the epoch as an annotation
+// and an environment variable of every container.
+func stamp(r *wolfpackv1alpha1.Resource, tmpl *corev1.PodTemplateSpec, p Placement) *corev1.PodTemplateSpec {
+	out := tmpl.DeepCopy()
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	maps.Copy(out.Labels, Labels(r, p.Node))
+	if out.Annotations == nil {
+		out.Annotations = map[string]string{}
+	}
+	epoch := strconv.FormatInt(p.Epoch, 10)
+	out.Annotations[wolfpackv1alpha1.EpochAnnotation] = epoch
+	for i := range out.Spec.InitContainers {
+		setEnv(&out.Spec.InitContainers[i], wolfpackv1alpha1.EpochEnvVar, epoch)
+	}
+	for i := range out.Spec.Containers {
+		setEnv(&out.Spec.Containers[i], wolfpackv1alpha1.EpochEnvVar, epoch)
+	}
+	return out
 }
 
 func setEnv(c *corev1.Container, name, value string) {
@@ -91,32 +109,6 @@ func setEnv(c *corev1.Container, name, value string) {
 		}
 	}
 	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
-}
-
-// PinTemplate returns the pod template of an existing Deployment or StatefulSet pinned to node
-// and carrying epoch, for a workloadRef resource; the workload is then scaled to one replica.
-// Other node selector entries of the template are kept.
-func PinTemplate(r *wolfpackv1alpha1.Resource, tmpl *corev1.PodTemplateSpec, p Placement) *corev1.PodTemplateSpec {
-	out := tmpl.DeepCopy()
-	if out.Spec.NodeSelector == nil {
-		out.Spec.NodeSelector = map[string]string{}
-	}
-	out.Spec.NodeSelector[corev1.LabelHostname] = p.Node
-	if out.Labels == nil {
-		out.Labels = map[string]string{}
-	}
-	for k, v := range Labels(r, p.Node) {
-		out.Labels[k] = v
-	}
-	if out.Annotations == nil {
-		out.Annotations = map[string]string{}
-	}
-	epoch := strconv.FormatInt(p.Epoch, 10)
-	out.Annotations[wolfpackv1alpha1.EpochAnnotation] = epoch
-	for i := range out.Spec.Containers {
-		setEnv(&out.Spec.Containers[i], wolfpackv1alpha1.EpochEnvVar, epoch)
-	}
-	return out
 }
 
 // PodState is what a workload pod's status says about the resource.

@@ -106,6 +106,22 @@ func TestMoveTakesEverythingOfflineBeforeAnythingOnline(t *testing.T) {
 	}
 	f.expectEvent(t, wp.MoveSucceededReason, "every resource is online on "+f.b)
 	f.expectPodsStartedOnce(t)
+
+	// A move to a node outside the cluster is refused with an Event, and nothing moves.
+	g = f.group(t)
+	patch = client.MergeFrom(g.DeepCopy())
+	g.Annotations = map[string]string{wp.MoveToAnnotation: "no-such-node"}
+	must(t, k8sClient.Patch(context.Background(), g, patch))
+	f.expectEvent(t, wp.MoveFailedReason, "move to no-such-node refused: it is not a node of the cluster")
+	eventually(t, "the move-to annotation removed", func() error {
+		if v, ok := f.group(t).Annotations[wp.MoveToAnnotation]; ok {
+			return fmt.Errorf("annotation still %q", v)
+		}
+		return nil
+	})
+	if g := f.waitOnline(t, f.b); g.Status.Epoch != 2 {
+		t.Errorf("epoch %d after a refused move, want 2", g.Status.Epoch)
+	}
 }
 
 func TestNodeLossFailsTheGroupOver(t *testing.T) {
