@@ -79,7 +79,7 @@ envtest-binaries: ## Build etcd and kube-apiserver from the Go module proxy into
 ##@ Demo
 
 .PHONY: demo
-demo: ## The main job (not built yet): see README.md for what exists today.
+demo: ## Today: the sample group online, moved and failed over on envtest with simulated nodes (see README.md).
 	@hack/demo.sh
 
 ##@ Tools (built from hack/tools/go.mod, pinned there)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`. Today: a real kube-apiserver and etcd (built from the Go module proxy on the first
-# run) with the Wolfpack CRDs and samples; see hack/demo/main.go. The full demo (a local cluster,
-# the manager, two node agents and a failover) replaces it once those exist.
+# run) with the CRDs, two simulated nodes, the manager's controllers and the samples; the group is
+# moved and its node crashed (see hack/demo/main.go). The full demo on a local cluster with the
+# manager and node agents as real processes (issue 7) replaces it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 assets="$(hack/k8s-binaries.sh etcd kube-apiserver)"
