@@ -66,7 +66,10 @@ func TestSamplesAreAccepted(t *testing.T) {
 	}
 	kinds := map[string]int{}
 	for _, obj := range samples {
-		if obj.GetKind() != "QuorumDisk" {
+		if obj.GetKind() == "QuorumDisk" {
+			// Cluster-scoped: a name of this run's own, so that the test can run again.
+			obj.SetName(obj.GetName() + "-" + ns)
+		} else {
 			obj.SetNamespace(ns)
 		}
 		if err := k8sClient.Create(ctx, obj); err != nil {
@@ -81,7 +84,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 
 	// The API server filled in the documented defaults.
 	var qd wp.QuorumDisk
-	if err := k8sClient.Get(ctx, client.ObjectKey{Name: "demo"}, &qd); err != nil {
+	if err := k8sClient.Get(ctx, client.ObjectKey{Name: "demo-" + ns}, &qd); err != nil {
 		t.Fatal(err)
 	}
 	if qd.Spec.Fencing.Action != wp.FenceCRI {
