@@ -35,9 +35,17 @@ func TestDiamondOnlineInDependencyOrderOfflineInReverse(t *testing.T) {
 	if op := g.Status.Operation; op == nil || op.Kind != wp.OperationOnline || op.Phase != wp.PhaseSucceeded || op.Wave != 4 {
 		t.Errorf("operation %+v, want Online Succeeded after 4 waves", op)
 	}
+	// The watcher may not have caught up with the last resource yet.
+	var activated map[string]int
+	eventually(t, "the watcher seeing every resource started", func() error {
+		if activated = w.activatedSoFar(); len(activated) < 5 {
+			return fmt.Errorf("seen started: %v", activated)
+		}
+		return nil
+	})
 	for _, edge := range [][2]string{{"disk", "ip"}, {"disk", "agent"}, {"ip", "name"}, {"name", "server"}} {
-		if w.activated[edge[0]] > w.activated[edge[1]] {
-			t.Errorf("%s started (snapshot %d) after its dependent %s (snapshot %d)", edge[0], w.activated[edge[0]], edge[1], w.activated[edge[1]])
+		if activated[edge[0]] > activated[edge[1]] {
+			t.Errorf("%s started (snapshot %d) after its dependent %s (snapshot %d)", edge[0], activated[edge[0]], edge[1], activated[edge[1]])
 		}
 	}
 

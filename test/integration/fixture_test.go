@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -195,6 +196,13 @@ func (w *watcher) snapshot(ctx context.Context) {
 	if len(nodes) > 1 {
 		w.errors = append(w.errors, fmt.Sprintf("the group is active on %d nodes at once: %v", len(nodes), where))
 	}
+}
+
+// activatedSoFar is a copy of the snapshot in which each resource was first seen active.
+func (w *watcher) activatedSoFar() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.activated)
 }
 
 // check stops the watcher and fails the test with what it saw go wrong.
