@@ -45,22 +45,21 @@ var (
 )
 
 func setGroupState(namespace, name string, state wolfpackv1alpha1.GroupState) {
-	for _, s := range groupStates {
-		v := 0.0
-		if s == state {
-			v = 1
-		}
-		groupState.WithLabelValues(namespace, name, string(s)).Set(v)
-	}
+	setOneHot(groupState, namespace, name, groupStates, state)
 }
 
 func setResourceState(namespace, name string, state wolfpackv1alpha1.ResourceState) {
-	for _, s := range resourceStates {
+	setOneHot(resourceState, namespace, name, resourceStates, state)
+}
+
+// setOneHot sets the gauge to 1 for the object's current state and to 0 for the others.
+func setOneHot[S ~string](gauge *prometheus.GaugeVec, namespace, name string, states []S, current S) {
+	for _, s := range states {
 		v := 0.0
-		if s == state {
+		if s == current {
 			v = 1
 		}
-		resourceState.WithLabelValues(namespace, name, string(s)).Set(v)
+		gauge.WithLabelValues(namespace, name, string(s)).Set(v)
 	}
 }
 
