@@ -23,6 +23,11 @@ const (
 
 	// HealthyCondition is True on a Resource whose last LooksAlive and IsAlive checks passed.
 	HealthyCondition = "Healthy"
+
+	// MonitorHealthyCondition is written by the node agent on the resource's node, under its own
+	// field manager: True while the Resource Monitor's healthChecks pass there. The manager
+	// removes it when the resource comes online anew.
+	MonitorHealthyCondition = "MonitorHealthy"
 )
 
 // Condition reasons.
@@ -71,6 +76,30 @@ const (
 	LooksAliveFailedReason = "LooksAliveFailed"
 	// IsAliveFailedReason means the thorough health check failed.
 	IsAliveFailedReason = "IsAliveFailed"
+	// ChecksPassedReason means the Resource Monitor's last checks passed.
+	ChecksPassedReason = "ChecksPassed"
+	// CheckTimedOutReason means a Resource Monitor check did not answer within its timeout.
+	CheckTimedOutReason = "CheckTimedOut"
+	// MonitorFailedReason means the Resource Monitor process crashed or hung during a check; the
+	// agent restarted it.
+	MonitorFailedReason = "MonitorFailed"
+	// DrainReason means a group is moved off a node that an administrator paused with drain.
+	DrainReason = "Drain"
+	// NodeJoiningReason, NodeUpReason, NodeDownReason and NodePausedReason are the Events of node
+	// state changes.
+	NodeJoiningReason = "NodeJoining"
+	// NodeUpReason means a node became an active member.
+	NodeUpReason = "NodeUp"
+	// NodeDownReason means a node stopped renewing its lease or is heard by no peer.
+	NodeDownReason = "NodeDown"
+	// NodePausedReason means an administrator paused a node.
+	NodePausedReason = "NodePaused"
+	// PrivateNetworkLostReason means heartbeats to a peer fell back from the private networks to a
+	// public one.
+	PrivateNetworkLostReason = "PrivateNetworkLost"
+	// PrivateNetworkRestoredReason means heartbeats to a peer are back on a private network.
+	PrivateNetworkRestoredReason = "PrivateNetworkRestored"
+
 	// PendingTimeoutReason means the resource did not come online or go offline within
 	// pendingTimeout.
 	PendingTimeoutReason = "PendingTimeout"

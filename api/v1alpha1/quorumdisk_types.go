@@ -181,6 +181,20 @@ type FencingSpec struct {
 	Nodes []NodeFencing `json:"nodes,omitempty"`
 }
 
+// PausedNode is a member node that an administrator has paused, as MSCS's "pause node" does.
+type PausedNode struct {
+	// name of the Node.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// drain moves the node's groups to other Up nodes first, as WSFC's "pause and drain roles"
+	// does. Without it the node keeps the groups it owns.
+	// +optional
+	Drain bool `json:"drain,omitempty"`
+}
+
 // QuorumDiskSpec defines one failover cluster: its member nodes, the quorum disk that arbitrates
 // between them, and how they watch each other.
 // +kubebuilder:validation:XValidation:rule="duration(self.leaseDuration).getMilliseconds() > duration(self.heartbeat.interval).getMilliseconds() * self.heartbeat.threshold",message="leaseDuration must be longer than heartbeat interval x threshold, or a node would lose the quorum before its peers notice it is silent",fieldPath=".leaseDuration"
@@ -224,6 +238,14 @@ type QuorumDiskSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Fencing FencingSpec `json:"fencing,omitzero"`
+
+	// pausedNodes are the member nodes an administrator has paused: a paused node keeps the
+	// groups it owns (unless drained) and is given no new ones. Removing the entry resumes it.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	PausedNodes []PausedNode `json:"pausedNodes,omitempty"`
 }
 
 // NodeStatus is one member node as the manager sees it.
@@ -246,6 +268,11 @@ type NodeStatus struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=8
 	ReachableNetworks []string `json:"reachableNetworks,omitempty"`
+
+	// message says why the node is in its state, such as which peers stopped hearing it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
 }
 
 // QuorumDiskStatus is the observed state of a failover cluster.

@@ -195,6 +195,7 @@ type RestartPolicy struct {
 
 // ResourceSpec is the desired state of one resource of a group.
 // +kubebuilder:validation:XValidation:rule="[has(self.workload), has(self.volume), has(self.service), has(self.ipAddress), has(self.custom)].filter(x, x).size() == 1",message="exactly one of workload, volume, service, ipAddress or custom must be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.healthChecks) || has(self.workload) || ((!has(self.healthChecks.looksAlive) || !has(self.healthChecks.looksAlive.exec)) && (!has(self.healthChecks.isAlive) || !has(self.healthChecks.isAlive.exec)))",message="exec health checks need a workload resource, whose container they run in",fieldPath=".healthChecks"
 // +kubebuilder:validation:XValidation:rule="duration(self.isAlivePollInterval) >= duration(self.looksAlivePollInterval)",message="isAlivePollInterval (the thorough check) must not be shorter than looksAlivePollInterval (the quick one)",fieldPath=".isAlivePollInterval"
 type ResourceSpec struct {
 	// group is the name of the ResourceGroup, in the same namespace, that this resource belongs
@@ -272,6 +273,108 @@ type ResourceSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('24h')",message="isAlivePollInterval must be between 1s and 24h"
 	IsAlivePollInterval *metav1.Duration `json:"isAlivePollInterval,omitempty"`
+
+	// healthChecks are node-local checks that the node agent on the owner node runs in its
+	// Resource Monitor process, in addition to the manager's own checks of the resource type.
+	// A failed check is a resource failure: the restart policy applies.
+	// +optional
+	HealthChecks *HealthChecks `json:"healthChecks,omitempty"`
+}
+
+// HealthChecks are a resource's node-local checks, as an MSCS Resource DLL's LooksAlive and
+// IsAlive entry points.
+// +kubebuilder:validation:XValidation:rule="has(self.looksAlive) || has(self.isAlive)",message="healthChecks must set looksAlive, isAlive or both"
+type HealthChecks struct {
+	// looksAlive is the quick check, run every looksAlivePollInterval.
+	// +optional
+	LooksAlive *HealthCheck `json:"looksAlive,omitempty"`
+
+	// isAlive is the thorough check, run every isAlivePollInterval.
+	// +optional
+	IsAlive *HealthCheck `json:"isAlive,omitempty"`
+}
+
+// HealthCheck is one node-local check: exactly one of exec, tcpSocket or httpGet.
+// +kubebuilder:validation:XValidation:rule="[has(self.exec), has(self.tcpSocket), has(self.httpGet)].filter(x, x).size() == 1",message="exactly one of exec, tcpSocket or httpGet must be set"
+type HealthCheck struct {
+	// exec runs a command in the resource's container through the node's container runtime;
+	// exit status 0 is healthy. Only for workload resources.
+	// +optional
+	Exec *ExecCheck `json:"exec,omitempty"`
+
+	// tcpSocket is healthy when a TCP connection can be opened.
+	// +optional
+	TCPSocket *TCPSocketCheck `json:"tcpSocket,omitempty"`
+
+	// httpGet is healthy when a GET answers with a status from 200 to 399.
+	// +optional
+	HTTPGet *HTTPGetCheck `json:"httpGet,omitempty"`
+
+	// timeout of one check. A check that has not answered by then, even one that hangs, is a
+	// failure.
+	// +optional
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('5m')",message="timeout must be between 100ms and 5m"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// ExecCheck runs a command in a container of the resource's pod.
+type ExecCheck struct {
+	// command to run, not in a shell.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=4096
+	Command []string `json:"command"`
+
+	// container to run it in. When empty, the pod's first container.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Container string `json:"container,omitempty"`
+}
+
+// TCPSocketCheck opens a TCP connection.
+type TCPSocketCheck struct {
+	// host to connect to. When empty: the pod's IP for a workload resource, the address for an
+	// ipAddress resource; other resource types must set it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Host string `json:"host,omitempty"`
+
+	// port to connect to.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+}
+
+// HTTPGetCheck sends an HTTP GET.
+type HTTPGetCheck struct {
+	// host to connect to, as for tcpSocket.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Host string `json:"host,omitempty"`
+
+	// port to connect to.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port"`
+
+	// path of the request.
+	// +optional
+	// +kubebuilder:default="/"
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^/`
+	Path string `json:"path,omitempty"`
+
+	// scheme is HTTP or HTTPS (the server's certificate is not verified, as kubelet's probes do).
+	// +optional
+	// +kubebuilder:default=HTTP
+	// +kubebuilder:validation:Enum=HTTP;HTTPS
+	Scheme string `json:"scheme,omitempty"`
 }
 
 // ResourceFailure records a resource's last failure.

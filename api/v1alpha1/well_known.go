@@ -17,6 +17,11 @@ const (
 
 	// EpochEnvVar is the environment variable through which a workload sees its group epoch.
 	EpochEnvVar = "WOLFPACK_EPOCH"
+
+	// ViewAnnotation on a node agent's Lease carries the agent's membership view as JSON: its
+	// incarnation, whether it has joined, and which peers it hears on which networks. The Lease
+	// is named after the node and labelled with ClusterLabel and NodeLabel.
+	ViewAnnotation = "wolfpack.dev/view"
 )
 
 // Labels Wolfpack puts on the objects it makes for a resource (pods, Services, custom objects).
