@@ -29,6 +29,11 @@ var (
 		Help: "1 for the state a resource is in, 0 for the others.",
 	}, []string{"namespace", "resource", "state"})
 
+	nodeState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wolfpack_node_state",
+		Help: "1 for the state a member node is in (Up, Down, Paused, Joining), 0 for the others.",
+	}, []string{"cluster", "node", "state"})
+
 	resourceRestarts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "wolfpack_resource_restarts_total",
 		Help: "Restarts of failed resources on the same node.",
@@ -36,16 +41,21 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(failoversTotal, operationDuration, groupState, resourceState, resourceRestarts)
+	metrics.Registry.MustRegister(failoversTotal, operationDuration, groupState, resourceState, nodeState, resourceRestarts)
 }
 
 var (
 	groupStates    = []wolfpackv1alpha1.GroupState{wolfpackv1alpha1.GroupOnline, wolfpackv1alpha1.GroupPartialOnline, wolfpackv1alpha1.GroupOffline, wolfpackv1alpha1.GroupPending, wolfpackv1alpha1.GroupFailed}
+	nodeStates     = []wolfpackv1alpha1.NodeState{wolfpackv1alpha1.NodeUp, wolfpackv1alpha1.NodeDown, wolfpackv1alpha1.NodePaused, wolfpackv1alpha1.NodeJoining}
 	resourceStates = []wolfpackv1alpha1.ResourceState{wolfpackv1alpha1.ResourceOffline, wolfpackv1alpha1.ResourceOnlinePending, wolfpackv1alpha1.ResourceOnline, wolfpackv1alpha1.ResourceOfflinePending, wolfpackv1alpha1.ResourceFailed}
 )
 
 func setGroupState(namespace, name string, state wolfpackv1alpha1.GroupState) {
 	setOneHot(groupState, namespace, name, groupStates, state)
+}
+
+func setNodeState(cluster, node string, state wolfpackv1alpha1.NodeState) {
+	setOneHot(nodeState, cluster, node, nodeStates, state)
 }
 
 func setResourceState(namespace, name string, state wolfpackv1alpha1.ResourceState) {

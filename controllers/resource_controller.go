@@ -83,7 +83,7 @@ func (r *ResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			return ctrl.Result{}, err
 		}
 		hreq := resourcetype.Request{Resource: res, Placement: resourcetype.Placement{Node: node, Epoch: group.Status.Epoch},
-			Fenced: r.fencedFunc(ctx, now)}
+			Fenced: r.fencedFunc(ctx, group.Spec.Cluster, now)}
 		waiting := failover.Waiting(dependencyNames(res), views, node)
 		switch {
 		case online && res.Status.State != wolfpackv1alpha1.ResourceOnline && len(waiting) > 0:
@@ -94,7 +94,7 @@ func (r *ResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		case online:
 			result, events, err = r.online(ctx, h, hreq, now)
 		default:
-			result, events, err = r.offline(ctx, h, hreq, now)
+			result, events, err = r.offline(ctx, h, hreq, group.Spec.Cluster, now)
 		}
 		if err != nil {
 			return ctrl.Result{}, err
@@ -177,6 +177,14 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 		}
 	}
 
+	if c := meta.FindStatusCondition(s.Conditions, wolfpackv1alpha1.MonitorHealthyCondition); c != nil &&
+		c.Status == metav1.ConditionFalse && s.State == wolfpackv1alpha1.ResourceOnline {
+		// The node agent's Resource Monitor saw it fail: a failure like any other. The condition
+		// goes, to be written anew for the restarted resource.
+		meta.RemoveStatusCondition(&s.Conditions, wolfpackv1alpha1.MonitorHealthyCondition)
+		return r.failed(ctx, h, req, policy, c.Reason, fmt.Sprintf("node agent on %s: %s", req.Node, c.Message), now)
+	}
+
 	if s.State == wolfpackv1alpha1.ResourceOnlinePending && pendingTooLong(res, now) {
 		return r.failed(ctx, h, req, policy, wolfpackv1alpha1.PendingTimeoutReason,
 			fmt.Sprintf("not online on %s within pendingTimeout %s", req.Node, pendingTimeout(res)), now)
@@ -207,6 +215,8 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 		poll := looksAliveInterval(res)
 		var evs []failover.Event
 		if was != s.State {
+			// A MonitorHealthy left from an earlier run does not speak for this one.
+			meta.RemoveStatusCondition(&s.Conditions, wolfpackv1alpha1.MonitorHealthyCondition)
 			evs = append(evs, failover.Event{Reason: "ResourceOnline", Message: fmt.Sprintf("online on %s: %s", req.Node, result.Message)})
 		}
 		return ctrl.Result{RequeueAfter: poll}, evs, nil
@@ -262,7 +272,7 @@ func (r *ResourceReconciler) failed(ctx context.Context, h resourcetype.Handler,
 
 // offline takes the resource offline where it ran: gracefully, or at once when that node is
 // fenced.
-func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler, req resourcetype.Request, now time.Time) (
+func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler, req resourcetype.Request, cluster string, now time.Time) (
 	ctrl.Result, []failover.Event, error,
 ) {
 	s := &req.Resource.Status
@@ -276,7 +286,7 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	}
 	req.Node = where
 	stop := h.Offline
-	wait, fenced := r.fenceWait(ctx, where, now)
+	wait, fenced := r.fenceWait(ctx, cluster, where, now)
 	var events []failover.Event
 	switch {
 	case fenced:
@@ -293,6 +303,7 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	}
 	if result.State == resourcetype.Offline {
 		s.State, s.Node = wolfpackv1alpha1.ResourceOffline, ""
+		meta.RemoveStatusCondition(&s.Conditions, wolfpackv1alpha1.MonitorHealthyCondition)
 		return ctrl.Result{}, append(events, failover.Event{Reason: "ResourceOffline", Message: fmt.Sprintf("offline on %s: %s", where, result.Message)}), nil
 	}
 	s.State = wolfpackv1alpha1.ResourceOfflinePending
@@ -305,26 +316,31 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	return ctrl.Result{RequeueAfter: min(poll, pendingTimeout(req.Resource))}, events, nil
 }
 
-// fencedFunc answers whether a node can no longer run anything.
-func (r *ResourceReconciler) fencedFunc(ctx context.Context, now time.Time) func(string) bool {
+// fencedFunc answers whether a node of the cluster can no longer run anything.
+func (r *ResourceReconciler) fencedFunc(ctx context.Context, cluster string, now time.Time) func(string) bool {
 	return func(name string) bool {
-		_, fenced := r.fenceWait(ctx, name, now)
+		_, fenced := r.fenceWait(ctx, cluster, name, now)
 		return fenced
 	}
 }
 
 // fenceWait says whether a node can no longer run anything, or else how long until it counts as
-// fenced if it stays Down (zero while it is Up).
-func (r *ResourceReconciler) fenceWait(ctx context.Context, name string, now time.Time) (time.Duration, bool) {
+// fenced if it stays Down (zero while it is not Down), as the cluster's membership tells it.
+func (r *ResourceReconciler) fenceWait(ctx context.Context, cluster, name string, now time.Time) (time.Duration, bool) {
 	if name == "" {
 		return 0, false
 	}
-	node := &corev1.Node{}
-	if err := r.Get(ctx, types.NamespacedName{Name: name}, node); err != nil {
-		// A Node that is gone runs nothing.
-		return 0, apierrors.IsNotFound(err)
+	qd := &wolfpackv1alpha1.QuorumDisk{}
+	if err := r.Get(ctx, types.NamespacedName{Name: cluster}, qd); err == nil {
+		for _, n := range qd.Status.Nodes {
+			if n.Name == name {
+				return failover.FencedAfter(n, now, r.FenceGrace)
+			}
+		}
 	}
-	return failover.FencedAfter(node, now, r.FenceGrace)
+	// Not a member (any more): a Node that is gone runs nothing.
+	err := r.Get(ctx, types.NamespacedName{Name: name}, &corev1.Node{})
+	return 0, apierrors.IsNotFound(err)
 }
 
 func (r *ResourceReconciler) isAliveDue(res *wolfpackv1alpha1.Resource, now time.Time) bool {

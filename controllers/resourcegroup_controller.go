@@ -42,7 +42,6 @@ const failbackRecheck = time.Minute
 // +kubebuilder:rbac:groups=wolfpack.dev,resources=resourcegroups/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=wolfpack.dev,resources=resourcegroups/finalizers,verbs=update
 // +kubebuilder:rbac:groups=wolfpack.dev,resources=quorumdisks,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 
 // ResourceGroupReconciler is the Failover Manager: it places groups, and moves and fails them over
 // in dependency order by writing each step to the group's status, which the Resource Manager
@@ -159,10 +158,7 @@ func (r *ResourceGroupReconciler) observe(ctx context.Context, group *wolfpackv1
 		}
 		return obs, nil, err
 	}
-	members, fenced, err := r.members(ctx, cluster, now)
-	if err != nil {
-		return obs, nil, err
-	}
+	members, fenced := r.members(cluster, now)
 	obs.Placement.Nodes, obs.Fenced = members, fenced
 
 	plan, problems := graph.Build(group.Name, graph.FromAPI(resources.Items))
@@ -187,23 +183,16 @@ func (r *ResourceGroupReconciler) observe(ctx context.Context, group *wolfpackv1
 	return obs, nil, nil
 }
 
-// members are the cluster's nodes with their states, and which Down ones are fenced.
-func (r *ResourceGroupReconciler) members(ctx context.Context, cluster *wolfpackv1alpha1.QuorumDisk, now time.Time) (
-	[]failover.Node, map[string]bool, error,
-) {
-	var nodes corev1.NodeList
-	if err := r.List(ctx, &nodes, client.MatchingLabelsSelector{Selector: clusterSelector(cluster)}); err != nil {
-		return nil, nil, err
-	}
-	out := make([]failover.Node, 0, len(nodes.Items))
+// members are the cluster's nodes with their states, as its membership tells them, and which
+// Down ones are fenced.
+func (r *ResourceGroupReconciler) members(cluster *wolfpackv1alpha1.QuorumDisk, now time.Time) ([]failover.Node, map[string]bool) {
 	fenced := map[string]bool{}
-	for i := range nodes.Items {
-		out = append(out, failover.NodeFromKubelet(&nodes.Items[i]))
-		if _, ok := failover.FencedAfter(&nodes.Items[i], now, r.FenceGrace); ok {
-			fenced[nodes.Items[i].Name] = true
+	for _, n := range cluster.Status.Nodes {
+		if _, ok := failover.FencedAfter(n, now, r.FenceGrace); ok {
+			fenced[n.Name] = true
 		}
 	}
-	return out, fenced, nil
+	return failover.Nodes(cluster.Status.Nodes, cluster.Spec.PausedNodes), fenced
 }
 
 // requeue asks to be called again when time alone will change the decision.
@@ -357,7 +346,6 @@ func (r *ResourceGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				res := o.(*wolfpackv1alpha1.Resource)
 				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: res.Namespace, Name: res.Spec.Group}}}
 			})).
-		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.allGroups(""))).
 		Watches(&wolfpackv1alpha1.QuorumDisk{}, handler.EnqueueRequestsFromMapFunc(
 			func(ctx context.Context, o client.Object) []reconcile.Request {
 				return r.allGroups(o.GetName())(ctx, o)

@@ -4,23 +4,36 @@ import (
 	"fmt"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wolfpack-ha/wolfpack/internal/resourcetype"
 )
 
 // Options configure the controllers.
 type Options struct {
-	// FenceGrace is how long a node must be NotReady before its groups are taken from it.
+	// FenceGrace is how long a node must be Down before its groups are taken from it.
 	FenceGrace time.Duration
 	// Concurrency is how many groups, and twice as many resources, are reconciled at once.
 	Concurrency int
 	// GroupClock and ResourceClock are the controllers' clocks; real time when nil.
 	GroupClock, ResourceClock clock.PassiveClock
+	// LeaseNamespace is where the node agents keep their Leases; the manager's cache must
+	// include it.
+	LeaseNamespace string
 }
 
-// Setup registers the Failover Manager and the Resource Manager with mgr.
+// CacheOptions limit the manager's cache of Leases to the node agents' namespace.
+func CacheOptions(leaseNamespace string) cache.Options {
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{leaseNamespace: {}}},
+	}}
+}
+
+// Setup registers the Membership Manager, the Failover Manager and the Resource Manager with mgr.
 func Setup(mgr ctrl.Manager, o Options) error {
 	if o.GroupClock == nil {
 		o.GroupClock = clock.RealClock{}
@@ -29,6 +42,11 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		o.ResourceClock = clock.RealClock{}
 	}
 	recorder := mgr.GetEventRecorder("wolfpack-manager")
+	if err := (&QuorumDiskReconciler{
+		Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}, LeaseNamespace: o.LeaseNamespace,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the QuorumDisk controller: %w", err)
+	}
 	if err := (&ResourceGroupReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Clock: o.GroupClock,
 		FenceGrace: o.FenceGrace, Concurrency: o.Concurrency,

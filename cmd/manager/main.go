@@ -46,6 +46,7 @@ type options struct {
 	retryPeriod             time.Duration
 	enableHTTP2             bool
 	fenceGrace              time.Duration
+	leaseNamespace          string
 	concurrency             int
 	qps                     float64
 	burst                   int
@@ -73,8 +74,10 @@ func parseFlags(args []string) (*options, error) {
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
 		"Serve metrics over HTTP/2 as well (off because of the HTTP/2 rapid reset CVEs).")
 	fs.DurationVar(&o.fenceGrace, "fence-grace", 30*time.Second,
-		"How long a node must be NotReady before its groups are taken from it and its pods removed "+
+		"How long a node must be Down before its groups are taken from it and its pods removed "+
 			"(until the quorum disk's fencing answers that).")
+	fs.StringVar(&o.leaseNamespace, "node-lease-namespace", "wolfpack-system",
+		"Namespace in which the node agents keep their Leases (where the node-agent DaemonSet runs).")
 	fs.IntVar(&o.concurrency, "concurrency", 4,
 		"How many groups, and twice as many resources, are reconciled at once.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 50, "Sustained rate of requests to the API server.")
@@ -131,11 +134,14 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 		LeaseDuration:                 &o.leaseDuration,
 		RenewDeadline:                 &o.renewDeadline,
 		RetryPeriod:                   &o.retryPeriod,
+		Cache:                         controllers.CacheOptions(o.leaseNamespace),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := controllers.Setup(mgr, controllers.Options{FenceGrace: o.fenceGrace, Concurrency: o.concurrency}); err != nil {
+	if err := controllers.Setup(mgr, controllers.Options{
+		FenceGrace: o.fenceGrace, Concurrency: o.concurrency, LeaseNamespace: o.leaseNamespace,
+	}); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -300,33 +299,32 @@ func TestFailbackTarget(t *testing.T) {
 	}
 }
 
-func TestNodeFromKubeletAndFencing(t *testing.T) {
+func TestNodesAndFencing(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	node := func(ready corev1.ConditionStatus, since time.Duration, cordoned bool) *corev1.Node {
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Spec: corev1.NodeSpec{Unschedulable: cordoned}}
-		if ready != "" {
-			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready,
-				LastTransitionTime: metav1.NewTime(now.Add(-since))}}
-		}
-		return n
+	status := func(state wp.NodeState, since time.Duration) wp.NodeStatus {
+		return wp.NodeStatus{Name: "n", State: state, Since: metav1.NewTime(now.Add(-since))}
 	}
 	cases := []struct {
 		name   string
-		node   *corev1.Node
-		state  wp.NodeState
+		node   wp.NodeStatus
+		paused []wp.PausedNode
+		drain  bool
 		wait   time.Duration
 		fenced bool
 	}{
-		{"ready", node(corev1.ConditionTrue, time.Hour, false), wp.NodeUp, 0, false},
-		{"ready and cordoned", node(corev1.ConditionTrue, time.Hour, true), wp.NodePaused, 0, false},
-		{"not ready for 10s of a 30s grace", node(corev1.ConditionFalse, 10*time.Second, false), wp.NodeDown, 20 * time.Second, false},
-		{"unknown for 30s", node(corev1.ConditionUnknown, 30*time.Second, false), wp.NodeDown, 0, true},
-		{"no Ready condition", node("", 0, false), wp.NodeDown, 0, true},
+		{name: "up", node: status(wp.NodeUp, time.Hour)},
+		{name: "joining", node: status(wp.NodeJoining, time.Hour)},
+		{name: "paused", node: status(wp.NodePaused, time.Hour), paused: []wp.PausedNode{{Name: "n"}}},
+		{name: "paused with drain", node: status(wp.NodePaused, time.Hour), paused: []wp.PausedNode{{Name: "n", Drain: true}}, drain: true},
+		{name: "drain asked but the node is Down", node: status(wp.NodeDown, 0), paused: []wp.PausedNode{{Name: "n", Drain: true}}, wait: 30 * time.Second},
+		{name: "down for 10s of a 30s grace", node: status(wp.NodeDown, 10*time.Second), wait: 20 * time.Second},
+		{name: "down for 30s", node: status(wp.NodeDown, 30*time.Second), fenced: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := NodeFromKubelet(tc.node); got.State != tc.state || got.Name != "n" {
-				t.Errorf("NodeFromKubelet() = %+v, want state %s", got, tc.state)
+			got := Nodes([]wp.NodeStatus{tc.node}, tc.paused)
+			if len(got) != 1 || got[0] != (Node{Name: "n", State: tc.node.State, Drain: tc.drain}) {
+				t.Errorf("Nodes() = %+v, want state %s drain %v", got, tc.node.State, tc.drain)
 			}
 			wait, fenced := FencedAfter(tc.node, now, 30*time.Second)
 			if wait != tc.wait || fenced != tc.fenced {

@@ -3,46 +3,32 @@ package failover
 import (
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 )
 
-// NodeFromKubelet is a member node's state as the Node object tells it, until the node agents'
-// membership replaces it: Up while Ready, Paused while Ready and cordoned, Down otherwise.
-func NodeFromKubelet(n *corev1.Node) Node {
-	state := wolfpackv1alpha1.NodeDown
-	if ready(n) {
-		state = wolfpackv1alpha1.NodeUp
-		if n.Spec.Unschedulable {
-			state = wolfpackv1alpha1.NodePaused
+// Nodes are the member nodes as the cluster's membership (QuorumDisk status) tells them, with
+// the drain flag of the paused ones.
+func Nodes(status []wolfpackv1alpha1.NodeStatus, paused []wolfpackv1alpha1.PausedNode) []Node {
+	out := make([]Node, 0, len(status))
+	for _, n := range status {
+		node := Node{Name: n.Name, State: n.State}
+		for _, p := range paused {
+			if p.Name == n.Name && n.State == wolfpackv1alpha1.NodePaused {
+				node.Drain = p.Drain
+			}
 		}
+		out = append(out, node)
 	}
-	return Node{Name: n.Name, State: state}
-}
-
-func ready(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return out
 }
 
 // FencedAfter says how long until a Down node counts as fenced (it can no longer run the
 // group's workloads), and whether it already does. Until the quorum and self-fencing exist, a
-// node is fenced once it has not been Ready for grace. An Up node is never fenced.
-func FencedAfter(n *corev1.Node, now time.Time, grace time.Duration) (time.Duration, bool) {
-	if ready(n) {
+// node is fenced once it has been Down for grace. A node that is not Down is never fenced.
+func FencedAfter(n wolfpackv1alpha1.NodeStatus, now time.Time, grace time.Duration) (time.Duration, bool) {
+	if n.State != wolfpackv1alpha1.NodeDown {
 		return 0, false
 	}
-	since := n.CreationTimestamp.Time
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			since = c.LastTransitionTime.Time
-		}
-	}
-	wait := since.Add(grace).Sub(now)
+	wait := n.Since.Add(grace).Sub(now)
 	return max(wait, 0), wait <= 0
 }

@@ -14,6 +14,8 @@ import (
 type Node struct {
 	Name  string
 	State wolfpackv1alpha1.NodeState
+	// Drain is set on a Paused node whose groups are to be moved off.
+	Drain bool
 }
 
 // Placement is what choosing a group's owner depends on.

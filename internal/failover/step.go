@@ -103,6 +103,16 @@ func inProgress(op *wolfpackv1alpha1.GroupOperation) bool {
 	return op.Phase == wolfpackv1alpha1.PhaseTakingOffline || op.Phase == wolfpackv1alpha1.PhaseBringingOnline
 }
 
+// draining reports whether node is Paused with drain.
+func (o Observed) draining(node string) bool {
+	for _, n := range o.Placement.Nodes {
+		if n.Name == node {
+			return n.State == wolfpackv1alpha1.NodePaused && n.Drain
+		}
+	}
+	return false
+}
+
 func (o Observed) nodeState(name string) wolfpackv1alpha1.NodeState {
 	for _, n := range o.Placement.Nodes {
 		if n.Name == name {
@@ -166,6 +176,14 @@ func (o Observed) start(out *Outcome) {
 	case o.resourceWantsFailover():
 		p.Avoid = []string{owner}
 		o.failover(out, p, "a resource used up its restarts on "+owner, wolfpackv1alpha1.RestartThresholdExceededReason)
+
+	case o.draining(owner):
+		p.Owner = ""
+		if target, ok := Place(p); ok {
+			msg := fmt.Sprintf("draining paused node %s: moving to %s", owner, target)
+			begin(wolfpackv1alpha1.OperationMove, target, msg)
+			out.Events = append(out.Events, Event{Reason: wolfpackv1alpha1.DrainReason, Message: msg})
+		}
 
 	case s.Operation != nil && s.Operation.Kind == wolfpackv1alpha1.OperationFailover:
 		// Only a group that failed over fails back; one an administrator moved stays.

@@ -152,6 +152,40 @@ func TestNext(t *testing.T) {
 			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, event: wp.MoveFailedReason, clearMoveTo: true},
 		},
 		{
+			name: "owner paused with drain: the group moves to another Up node",
+			setup: func(o *Observed) {
+				o.Status = onlineOn("a", 1)
+				allOn(o, "a", wp.ResourceOnline)
+				o.Placement.Nodes = []Node{{Name: "a", State: wp.NodePaused, Drain: true}, {Name: "b", State: wp.NodeUp}}
+			},
+			want: want{kind: wp.OperationMove, phase: wp.PhaseTakingOffline, from: "a", to: "b", owner: "a", epoch: 1,
+				state: wp.GroupPending, event: wp.DrainReason},
+		},
+		{
+			name: "owner paused with drain and no other Up node: the group stays",
+			setup: func(o *Observed) {
+				o.Status = onlineOn("a", 1)
+				allOn(o, "a", wp.ResourceOnline)
+				o.Placement.Nodes = []Node{{Name: "a", State: wp.NodePaused, Drain: true}, {Name: "b", State: wp.NodePaused}}
+			},
+			want: want{owner: "a", epoch: 1, state: wp.GroupOnline},
+		},
+		{
+			name: "owner paused without drain keeps its group",
+			setup: func(o *Observed) {
+				o.Status = onlineOn("a", 1)
+				allOn(o, "a", wp.ResourceOnline)
+				o.Placement.Nodes = nodes("a", "Paused", "b", "Up")
+			},
+			want: want{owner: "a", epoch: 1, state: wp.GroupOnline},
+		},
+		{
+			name:  "a new group is not placed on a paused node",
+			setup: func(o *Observed) { o.Placement.Nodes = nodes("a", "Paused", "b", "Up") },
+			want: want{kind: wp.OperationOnline, phase: wp.PhaseBringingOnline, to: "b", owner: "b", epoch: 1,
+				state: wp.GroupPending},
+		},
+		{
 			name: "owner Down but not fenced: wait",
 			setup: func(o *Observed) {
 				o.Status = onlineOn("a", 1)

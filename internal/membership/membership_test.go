@@ -56,14 +56,14 @@ func TestCompute(t *testing.T) {
 		{
 			name:    "Lease run out",
 			members: []string{"a", "b"},
-			leases:  map[string]Lease{"a": lease(0), "b": lease(11 * time.Second, "a")},
+			leases:  map[string]Lease{"a": lease(0), "b": lease(11*time.Second, "a")},
 			want:    map[string]wolfpackv1alpha1.NodeState{"a": up, "b": down},
 			message: map[string]string{"b": "not renewed its Lease for 11s (lease duration 10s)"},
 		},
 		{
 			name:    "crashed: unheard by its peer and two renewals missed, before the Lease runs out",
 			members: []string{"a", "b"},
-			leases:  map[string]Lease{"a": lease(0), "b": lease(5 * time.Second, "a")},
+			leases:  map[string]Lease{"a": lease(0), "b": lease(5*time.Second, "a")},
 			want:    map[string]wolfpackv1alpha1.NodeState{"a": up, "b": down},
 			message: map[string]string{"b": "heard by none of its peers (a)"},
 		},
@@ -78,7 +78,7 @@ func TestCompute(t *testing.T) {
 			name:    "heard on the public network only is still Up",
 			members: []string{"a", "b"},
 			leases: map[string]Lease{"a": {LastRenewal: t0, Duration: 10 * time.Second,
-				View: View{Joined: true, Peers: map[string][]string{"b": {"public"}}}}, "b": lease(5 * time.Second, "a")},
+				View: View{Joined: true, Peers: map[string][]string{"b": {"public"}}}}, "b": lease(5*time.Second, "a")},
 			want: map[string]wolfpackv1alpha1.NodeState{"a": up, "b": up},
 		},
 		{
@@ -159,7 +159,7 @@ func TestComputeKeepsSinceAndReportsChanges(t *testing.T) {
 	earlier := metav1.NewTime(t0.Add(-time.Hour))
 	prev := []wolfpackv1alpha1.NodeStatus{{Name: "a", State: up, Since: earlier}, {Name: "b", State: up, Since: earlier}}
 	in := Input{Now: t0, Members: []string{"b", "a"}, RenewInterval: 2 * time.Second, Previous: prev,
-		Leases: map[string]Lease{"a": lease(0), "b": lease(5 * time.Second, "a")}}
+		Leases: map[string]Lease{"a": lease(0), "b": lease(5*time.Second, "a")}}
 	got, changes := Compute(in)
 	if got[0].Name != "a" || !got[0].Since.Equal(&earlier) {
 		t.Errorf("a stayed Up: want since kept at %s, got %+v", earlier, got[0])

@@ -7,22 +7,38 @@ import (
 	"sync"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/membership"
 )
 
-// Kubelet stands in for the kubelets of some nodes, where no real ones run (envtest): it runs
-// the pods of a namespace bound to a live node (Running and Ready at once), finishes their
-// graceful deletion, and does nothing for a dead node.
+// LeaseNamespace is where the simulated node agents keep their Leases; Start creates it.
+const LeaseNamespace = "wolfpack-system"
+
+// agentRenew is how often a simulated node agent renews its Lease: more often than any cluster
+// of the tests asks for (interval x threshold of at least 1 s).
+const agentRenew = 250 * time.Millisecond
+
+// Kubelet stands in for the kubelets and the Wolfpack node agents of some nodes, where no real
+// ones run (envtest). As a kubelet it runs the pods of a namespace bound to a live node (Running
+// and Ready at once), finishes their graceful deletion, and does nothing for a dead node. As a
+// node agent it renews the node's Lease in LeaseNamespace, with a view in which it hears every
+// other live node of its cluster.
 type Kubelet struct {
 	c         client.Client
 	namespace string
 	mu        sync.Mutex
 	alive     map[string]bool
+	// agents are the nodes whose agent runs; renewed is when each last renewed its Lease.
+	agents  map[string]bool
+	renewed map[string]time.Time
 	// held are "resource@node" whose pods neither start nor stop, as on a wedged runtime.
 	held map[string]bool
 	// started counts the pods that ran, by name: a pod that started twice is a bug.
@@ -32,15 +48,17 @@ type Kubelet struct {
 
 // StartKubelet starts kubelets for nodes, serving the pods of namespace, until Stop.
 func StartKubelet(c client.Client, namespace string, nodes ...string) *Kubelet {
-	k := &Kubelet{c: c, namespace: namespace, alive: map[string]bool{}, held: map[string]bool{}, started: map[string]int{}}
+	k := &Kubelet{c: c, namespace: namespace, alive: map[string]bool{}, held: map[string]bool{}, started: map[string]int{},
+		agents: map[string]bool{}, renewed: map[string]time.Time{}}
 	for _, n := range nodes {
-		k.alive[n] = true
+		k.alive[n], k.agents[n] = true, true
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
+			k.renew(ctx)
 			k.sync(ctx)
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -49,10 +67,18 @@ func StartKubelet(c client.Client, namespace string, nodes ...string) *Kubelet {
 	return k
 }
 
+// StartAgents starts only the simulated node agents of nodes, for tests that run no pods.
+func StartAgents(c client.Client, nodes ...string) *Kubelet {
+	return StartKubelet(c, "", nodes...)
+}
+
 // Stop stops the kubelets.
 func (k *Kubelet) Stop() { k.stop() }
 
 func (k *Kubelet) sync(ctx context.Context) {
+	if k.namespace == "" {
+		return
+	}
 	var pods corev1.PodList
 	if err := k.c.List(ctx, &pods, client.InNamespace(k.namespace)); err != nil {
 		return
@@ -118,11 +144,68 @@ func (k *Kubelet) Pause(node string, paused bool) {
 	k.alive[node] = !paused
 }
 
-// Kill stops a node's kubelet and marks the node NotReady, as the node lifecycle controller
-// would after the node stopped renewing its Lease.
+// Kill stops a node's kubelet and node agent, as a crash of the node would: its Lease is no longer
+// renewed, its peers stop hearing it, and the Node goes NotReady.
 func (k *Kubelet) Kill(ctx context.Context, node string) error {
-	k.Pause(node, true)
+	k.mu.Lock()
+	k.alive[node], k.agents[node] = false, false
+	k.mu.Unlock()
 	return SetNodeReady(ctx, k.c, node, corev1.ConditionUnknown)
+}
+
+// Revive starts a killed node again.
+func (k *Kubelet) Revive(ctx context.Context, node string) error {
+	k.mu.Lock()
+	k.alive[node], k.agents[node] = true, true
+	k.mu.Unlock()
+	return SetNodeReady(ctx, k.c, node, corev1.ConditionTrue)
+}
+
+// renew renews the Lease of every live agent that is due, hearing the other live agents.
+func (k *Kubelet) renew(ctx context.Context) {
+	k.mu.Lock()
+	var due, live []string
+	for n, ok := range k.agents {
+		if ok {
+			live = append(live, n)
+			if time.Since(k.renewed[n]) >= agentRenew {
+				due = append(due, n)
+			}
+		}
+	}
+	k.mu.Unlock()
+	for _, n := range due {
+		view := membership.View{Incarnation: 1, Joined: true, Peers: map[string][]string{}}
+		for _, peer := range live {
+			if peer != n {
+				view.Peers[peer] = []string{"public"}
+			}
+		}
+		if err := RenewNodeLease(ctx, k.c, n, view); err == nil {
+			k.mu.Lock()
+			k.renewed[n] = time.Now()
+			k.mu.Unlock()
+		}
+	}
+}
+
+// RenewNodeLease writes a node agent's Lease as the agent does: named after the node, labelled
+// with its cluster (from the Node's label) and node, and carrying view.
+func RenewNodeLease(ctx context.Context, c client.Client, node string, view membership.View) error {
+	n := &corev1.Node{}
+	if err := c.Get(ctx, client.ObjectKey{Name: node}, n); err != nil {
+		return err
+	}
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: LeaseNamespace, Name: node}}
+	_, err := controllerutil.CreateOrPatch(ctx, c, l, func() error {
+		l.Labels = map[string]string{wolfpackv1alpha1.ClusterLabel: n.Labels[wolfpackv1alpha1.ClusterLabel], wolfpackv1alpha1.NodeLabel: node}
+		l.Annotations = map[string]string{wolfpackv1alpha1.ViewAnnotation: view.Encode()}
+		l.Spec.HolderIdentity = ptr.To(node)
+		l.Spec.LeaseDurationSeconds = ptr.To[int32](10)
+		l.Spec.RenewTime = ptr.To(metav1.NowMicro())
+		return nil
+	})
+	return err
 }
 
 // CreateNode creates a Ready Node with labels.

@@ -4,14 +4,19 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -53,6 +58,10 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
+	if err := createLeaseNamespace(cfg); err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		_ = env.Stop()
@@ -66,4 +75,16 @@ func Start() (*Env, error) {
 	fmt.Fprintf(os.Stderr, "envtest: kube-apiserver %s (%s) serving at %s, with the Wolfpack CRDs installed\n",
 		v.GitVersion, filepath.Join(assets, "kube-apiserver"), cfg.Host)
 	return &Env{Environment: env, Config: cfg, Version: v.GitVersion}, nil
+}
+
+func createLeaseNamespace(cfg *rest.Config) error {
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: LeaseNamespace}}
+	if err := c.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", LeaseNamespace, err)
+	}
+	return nil
 }

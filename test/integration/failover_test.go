@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -436,8 +435,7 @@ func TestFailbackOnlyInsideTheWindow(t *testing.T) {
 
 	must(t, f.kubelet.Kill(ctx, f.a))
 	f.waitOnline(t, f.b)
-	f.kubelet.Pause(f.a, false)
-	must(t, setNodeReady(ctx, f.a, corev1.ConditionTrue))
+	must(t, f.kubelet.Revive(ctx, f.a))
 
 	// Node a is back, but it is noon: the group stays on b.
 	time.Sleep(3 * time.Second)

@@ -58,6 +58,8 @@ func newFixtureThen(t *testing.T, before func(*fixture)) *fixture {
 		case "QuorumDisk":
 			obj.SetName(f.cluster)
 			must(t, unstructured.SetNestedStringMap(obj.Object, labels, "spec", "nodeSelector"))
+			// A silent node is noticed after 1 s, so that tests of node loss are quick.
+			must(t, unstructured.SetNestedField(obj.Object, "250ms", "spec", "heartbeat", "interval"))
 		case "ResourceGroup":
 			obj.SetNamespace(ns)
 			must(t, unstructured.SetNestedField(obj.Object, f.cluster, "spec", "cluster"))

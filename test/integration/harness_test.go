@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -35,11 +34,13 @@ func startManagerWithClock(t *testing.T, groupClock clock.PassiveClock) (stop fu
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		// Each test's manager is its own; controller names repeat across them.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache:      controllers.CacheOptions(testenv.LeaseNamespace),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := controllers.Setup(mgr, controllers.Options{FenceGrace: fenceGrace, Concurrency: 2, GroupClock: groupClock}); err != nil {
+	if err := controllers.Setup(mgr, controllers.Options{FenceGrace: fenceGrace, Concurrency: 2, GroupClock: groupClock,
+		LeaseNamespace: testenv.LeaseNamespace}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -67,10 +68,6 @@ func startKubelet(tb testing.TB, namespace string, nodes ...string) *testenv.Kub
 
 func createNode(ctx context.Context, name string, labels map[string]string) error {
 	return testenv.CreateNode(ctx, k8sClient, name, labels)
-}
-
-func setNodeReady(ctx context.Context, name string, status corev1.ConditionStatus) error {
-	return testenv.SetNodeReady(ctx, k8sClient, name, status)
 }
 
 // eventually polls check until it returns nil or the deadline passes; deadlines hold on a loaded

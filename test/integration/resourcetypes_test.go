@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
 
 // fakeDeploymentController reports a Deployment's replicas as ready as soon as they are asked
@@ -55,6 +56,8 @@ func TestWorkloadRefAndCustomResources(t *testing.T) {
 	qd := validQuorumDisk(ns)
 	qd.Spec.NodeSelector = labels
 	must(t, k8sClient.Create(ctx, qd))
+	agents := testenv.StartAgents(k8sClient, a, b)
+	t.Cleanup(agents.Stop)
 	fakeDeploymentController(t, ns)
 
 	dep := &appsv1.Deployment{
