@@ -58,3 +58,8 @@ func (d *Detector) NextDeadline(now time.Time) time.Time {
 	}
 	return next
 }
+
+// Forget drops what is known of peer: it is no longer a peer.
+func (d *Detector) Forget(peer string) {
+	delete(d.heard, peer)
+}
