@@ -35,9 +35,10 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs into config/crd/bases and RBAC into config/rbac.
-	$(CONTROLLER_GEN) crd rbac:roleName=wolfpack-manager paths="./..." \
+manifests: $(CONTROLLER_GEN) ## Generate CRDs into config/crd/bases, the manager's RBAC into config/rbac and the node agent's into config/agent.
+	$(CONTROLLER_GEN) crd rbac:roleName=wolfpack-manager paths="./api/...;./controllers/...;./cmd/manager/...;./internal/resourcetype/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=wolfpack-node-agent paths="./cmd/node-agent/..." output:rbac:artifacts:config=config/agent
 	$(GO) run ./hack/crdtrim config/crd/bases/wolfpack.dev_resources.yaml spec.workload.template spec.service.ports
 
 .PHONY: fmt

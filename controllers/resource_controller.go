@@ -177,8 +177,7 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 		}
 	}
 
-	if c := meta.FindStatusCondition(s.Conditions, wolfpackv1alpha1.MonitorHealthyCondition); c != nil &&
-		c.Status == metav1.ConditionFalse && s.State == wolfpackv1alpha1.ResourceOnline {
+	if c := monitorFailure(res); c != nil {
 		// The node agent's Resource Monitor saw it fail: a failure like any other. The condition
 		// goes, to be written anew for the restarted resource.
 		meta.RemoveStatusCondition(&s.Conditions, wolfpackv1alpha1.MonitorHealthyCondition)
@@ -190,22 +189,9 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 			fmt.Sprintf("not online on %s within pendingTimeout %s", req.Node, pendingTimeout(res)), now)
 	}
 
-	var result resourcetype.Result
-	var err error
-	thorough := s.State == wolfpackv1alpha1.ResourceOnline && r.isAliveDue(res, now)
-	switch {
-	case thorough:
-		result, err = h.IsAlive(ctx, req)
-	case s.State == wolfpackv1alpha1.ResourceOnline:
-		result, err = h.LooksAlive(ctx, req)
-	default:
-		result, err = h.Online(ctx, req)
-	}
+	result, thorough, err := r.probe(ctx, h, req, now)
 	if err != nil {
 		return ctrl.Result{}, nil, err
-	}
-	if thorough {
-		r.lastIsAlive.Store(client.ObjectKeyFromObject(res), now)
 	}
 	was := s.State
 	s.Node = req.Node
@@ -232,6 +218,37 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 		reason = wolfpackv1alpha1.IsAliveFailedReason
 	}
 	return r.failed(ctx, h, req, policy, reason, result.Message, now)
+}
+
+// probe brings the resource online, or checks it once it is: IsAlive when due, LooksAlive
+// otherwise. thorough says whether it was IsAlive.
+func (r *ResourceReconciler) probe(ctx context.Context, h resourcetype.Handler, req resourcetype.Request, now time.Time) (
+	result resourcetype.Result, thorough bool, err error,
+) {
+	res := req.Resource
+	switch {
+	case res.Status.State == wolfpackv1alpha1.ResourceOnline && r.isAliveDue(res, now):
+		result, err = h.IsAlive(ctx, req)
+		if err == nil {
+			r.lastIsAlive.Store(client.ObjectKeyFromObject(res), now)
+		}
+		return result, true, err
+	case res.Status.State == wolfpackv1alpha1.ResourceOnline:
+		result, err = h.LooksAlive(ctx, req)
+	default:
+		result, err = h.Online(ctx, req)
+	}
+	return result, false, err
+}
+
+// monitorFailure is the node agent's failed MonitorHealthy condition of an Online resource, if
+// any.
+func monitorFailure(res *wolfpackv1alpha1.Resource) *metav1.Condition {
+	c := meta.FindStatusCondition(res.Status.Conditions, wolfpackv1alpha1.MonitorHealthyCondition)
+	if c == nil || c.Status != metav1.ConditionFalse || res.Status.State != wolfpackv1alpha1.ResourceOnline {
+		return nil
+	}
+	return c
 }
 
 // failed applies the restart policy to a failure: restart on this node, leave the resource
@@ -303,7 +320,9 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	}
 	if result.State == resourcetype.Offline {
 		s.State, s.Node = wolfpackv1alpha1.ResourceOffline, ""
+		// What the node agent said about the resource's last run does not carry over.
 		meta.RemoveStatusCondition(&s.Conditions, wolfpackv1alpha1.MonitorHealthyCondition)
+		meta.RemoveStatusCondition(&s.Conditions, wolfpackv1alpha1.AddressAssignedCondition)
 		return ctrl.Result{}, append(events, failover.Event{Reason: "ResourceOffline", Message: fmt.Sprintf("offline on %s: %s", where, result.Message)}), nil
 	}
 	s.State = wolfpackv1alpha1.ResourceOfflinePending

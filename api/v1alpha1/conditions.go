@@ -24,6 +24,12 @@ const (
 	// HealthyCondition is True on a Resource whose last LooksAlive and IsAlive checks passed.
 	HealthyCondition = "Healthy"
 
+	// AddressAssignedCondition is written on an ipAddress Resource by the node agent of the
+	// resource's node, under its own field manager: True once the agent has added and announced
+	// the address there, False once it has removed it or could not add it. The manager removes it
+	// when the resource goes offline.
+	AddressAssignedCondition = "AddressAssigned"
+
 	// MonitorHealthyCondition is written by the node agent on the resource's node, under its own
 	// field manager: True while the Resource Monitor's healthChecks pass there. The manager
 	// removes it when the resource comes online anew.
@@ -83,6 +89,13 @@ const (
 	// MonitorFailedReason means the Resource Monitor process crashed or hung during a check; the
 	// agent restarted it.
 	MonitorFailedReason = "MonitorFailed"
+	// AddressAddedReason means the node agent added and announced the floating address.
+	AddressAddedReason = "AddressAdded"
+	// AddressRemovedReason means the node agent removed the floating address.
+	AddressRemovedReason = "AddressRemoved"
+	// AddressFailedReason means the node agent could not add the floating address, such as when
+	// the interface does not exist.
+	AddressFailedReason = "AddressFailed"
 	// DrainReason means a group is moved off a node that an administrator paused with drain.
 	DrainReason = "Drain"
 	// NodeJoiningReason, NodeUpReason, NodeDownReason and NodePausedReason are the Events of node
@@ -97,6 +110,8 @@ const (
 	// PrivateNetworkLostReason means heartbeats to a peer fell back from the private networks to a
 	// public one.
 	PrivateNetworkLostReason = "PrivateNetworkLost"
+	// HeartbeatLostReason means an agent stopped hearing a peer on every network.
+	HeartbeatLostReason = "HeartbeatLost"
 	// PrivateNetworkRestoredReason means heartbeats to a peer are back on a private network.
 	PrivateNetworkRestoredReason = "PrivateNetworkRestored"
 

@@ -214,9 +214,10 @@ func TestRenewInterval(t *testing.T) {
 
 func TestViewRoundTrip(t *testing.T) {
 	t.Parallel()
-	v := View{Incarnation: 42, Joined: true, Peers: map[string][]string{"b": {"public", "private", "public"}, "c": nil}}
+	v := View{Incarnation: 42, Joined: true, Peers: map[string][]string{"b": {"public", "private", "public"}, "c": nil},
+		Addresses: map[string]string{"private": "10.0.0.1"}}
 	s := v.Encode()
-	if s != `{"incarnation":42,"joined":true,"peers":{"b":["private","public"]}}` {
+	if s != `{"incarnation":42,"joined":true,"peers":{"b":["private","public"]},"addresses":{"private":"10.0.0.1"}}` {
 		t.Fatalf("Encode = %s", s)
 	}
 	got, err := ParseView(s)
@@ -227,7 +228,7 @@ func TestViewRoundTrip(t *testing.T) {
 		t.Error("equal views have different digests")
 	}
 	for _, bad := range []string{"", "{", `{"incarnation":1}{}`, `{"peers":{"":["x"]}}`, `{"peers":{"b":[""]}}`,
-		`{"unknown":1}`, `{"incarnation":-1}`, strings.Repeat(" ", MaxViewSize+1)} {
+		`{"unknown":1}`, `{"incarnation":-1}`, `{"addresses":{"private":"10.0.0"}}`, `{"addresses":{"":"10.0.0.1"}}`, strings.Repeat(" ", MaxViewSize+1)} {
 		if _, err := ParseView(bad); !errors.Is(err, ErrView) {
 			t.Errorf("ParseView(%.40q) = %v, want ErrView", bad, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 )
@@ -24,6 +25,9 @@ type View struct {
 	Joined bool `json:"joined"`
 	// Peers maps each peer the agent hears to the networks it hears it on, sorted.
 	Peers map[string][]string `json:"peers,omitempty"`
+	// Addresses are the agent's own addresses on the heartbeat networks, by network name: where
+	// its peers send it heartbeats.
+	Addresses map[string]string `json:"addresses,omitempty"`
 }
 
 // Hears reports the networks on which the view's agent hears peer.
@@ -34,7 +38,7 @@ func (v View) Hears(peer string) []string {
 // Encode returns the view as the annotation's JSON, with its networks sorted, so that equal
 // views encode equally.
 func (v View) Encode() string {
-	c := View{Incarnation: v.Incarnation, Joined: v.Joined}
+	c := View{Incarnation: v.Incarnation, Joined: v.Joined, Addresses: v.Addresses}
 	for peer, networks := range v.Peers {
 		if len(networks) == 0 {
 			continue
@@ -76,6 +80,11 @@ func ParseView(s string) (View, error) {
 	for peer, networks := range v.Peers {
 		if peer == "" || slices.Contains(networks, "") {
 			return View{}, fmt.Errorf("%w: empty peer or network name", ErrView)
+		}
+	}
+	for network, a := range v.Addresses {
+		if _, err := netip.ParseAddr(a); network == "" || err != nil {
+			return View{}, fmt.Errorf("%w: address %q of network %q", ErrView, a, network)
 		}
 	}
 	return v, nil

@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -265,11 +267,20 @@ func (h *serviceHandler) Terminate(ctx context.Context, req Request) (Result, er
 }
 
 // ipAddressHandler is the manager's side of a floating address: the resource's status names the
-// node that must hold it; the node agent on that node adds and announces it.
+// node that must hold it; the node agent on that node adds and announces it, and says so in the
+// AddressAssigned condition.
 type ipAddressHandler struct{}
 
 func (ipAddressHandler) Online(_ context.Context, req Request) (Result, error) {
-	return Result{State: Online, Message: fmt.Sprintf("node %s holds %s", req.Node, req.Resource.Spec.IPAddress.Address)}, nil
+	addr := req.Resource.Spec.IPAddress.Address
+	c := meta.FindStatusCondition(req.Resource.Status.Conditions, wolfpackv1alpha1.AddressAssignedCondition)
+	switch {
+	case c != nil && c.Status == metav1.ConditionTrue:
+		return Result{State: Online, Message: c.Message}, nil
+	case c != nil && c.Reason == wolfpackv1alpha1.AddressFailedReason:
+		return Result{State: Failed, Message: c.Message}, nil
+	}
+	return Result{State: Pending, Message: fmt.Sprintf("waiting for the node agent on %s to add %s", req.Node, addr)}, nil
 }
 
 func (h ipAddressHandler) LooksAlive(ctx context.Context, req Request) (Result, error) {
@@ -281,9 +292,15 @@ func (h ipAddressHandler) IsAlive(ctx context.Context, req Request) (Result, err
 }
 
 func (ipAddressHandler) Offline(_ context.Context, req Request) (Result, error) {
-	return Result{State: Offline, Message: "no node holds " + req.Resource.Spec.IPAddress.Address}, nil
+	addr := req.Resource.Spec.IPAddress.Address
+	if c := meta.FindStatusCondition(req.Resource.Status.Conditions, wolfpackv1alpha1.AddressAssignedCondition); c != nil && c.Status == metav1.ConditionTrue {
+		return Result{State: Pending, Message: fmt.Sprintf("waiting for the node agent on %s to remove %s", req.Node, addr)}, nil
+	}
+	return Result{State: Offline, Message: "no node holds " + addr}, nil
 }
 
-func (h ipAddressHandler) Terminate(ctx context.Context, req Request) (Result, error) {
-	return h.Offline(ctx, req)
+// Terminate counts the address as gone at once: it is called for a fenced node, whose agent
+// removes its addresses when the node fails itself.
+func (ipAddressHandler) Terminate(_ context.Context, req Request) (Result, error) {
+	return Result{State: Offline, Message: fmt.Sprintf("node %s is fenced; its agent removes %s", req.Node, req.Resource.Spec.IPAddress.Address)}, nil
 }

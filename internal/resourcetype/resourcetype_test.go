@@ -1,6 +1,7 @@
 package resourcetype
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -307,6 +308,43 @@ func TestHealthExpression(t *testing.T) {
 			}
 			if err != nil || healthy != tc.healthy {
 				t.Fatalf("Healthy() = %v, %v; want %v", healthy, err, tc.healthy)
+			}
+		})
+	}
+}
+
+func TestIPAddressHandler(t *testing.T) {
+	ctx := context.Background()
+	cond := func(status metav1.ConditionStatus, reason, msg string) []metav1.Condition {
+		return []metav1.Condition{{Type: wp.AddressAssignedCondition, Status: status, Reason: reason, Message: msg}}
+	}
+	cases := []struct {
+		name          string
+		conds         []metav1.Condition
+		online, offln State
+		msg           string
+	}{
+		{"the agent has said nothing yet", nil, Pending, Offline, "waiting for the node agent on a to add 192.0.2.50"},
+		{"added", cond(metav1.ConditionTrue, wp.AddressAddedReason, "node a holds 192.0.2.50/24"), Online, Pending, "node a holds"},
+		{"removed", cond(metav1.ConditionFalse, wp.AddressRemovedReason, "node a removed it"), Pending, Offline, "waiting"},
+		{"could not add", cond(metav1.ConditionFalse, wp.AddressFailedReason, `interface "eth9" not found`), Failed, Offline, `interface "eth9" not found`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := &wp.Resource{Spec: wp.ResourceSpec{IPAddress: &wp.IPAddressResource{Address: "192.0.2.50"}},
+				Status: wp.ResourceStatus{Conditions: tc.conds}}
+			req := Request{Resource: res, Placement: Placement{Node: "a"}}
+			h := ipAddressHandler{}
+			on, err := h.Online(ctx, req)
+			if err != nil || on.State != tc.online || !strings.Contains(on.Message, tc.msg) {
+				t.Errorf("Online = %+v, %v; want %s with %q", on, err, tc.online, tc.msg)
+			}
+			if off, err := h.Offline(ctx, req); err != nil || off.State != tc.offln {
+				t.Errorf("Offline = %+v, %v; want %s", off, err, tc.offln)
+			}
+			// A fenced node's address counts as gone whatever was last said.
+			if term, err := h.Terminate(ctx, req); err != nil || term.State != Offline {
+				t.Errorf("Terminate = %+v, %v; want Offline", term, err)
 			}
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,12 +13,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/agent"
+	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
+	"github.com/wolfpack-ha/wolfpack/internal/monitor"
 )
 
 // LeaseNamespace is where the simulated node agents keep their Leases; Start creates it.
@@ -39,6 +47,13 @@ type Kubelet struct {
 	// agents are the nodes whose agent runs; renewed is when each last renewed its Lease.
 	agents  map[string]bool
 	renewed map[string]time.Time
+	// resources are the agents' real Resource reconcilers, with fake host interfaces.
+	resources map[string]*agent.Resources
+	// addresses are the agents' fake interfaces, by node.
+	addresses map[string]*ipaddr.Fake
+	// checks are the results of the resources' health checks, by resource name: healthy unless
+	// set.
+	checks map[string]monitor.Result
 	// held are "resource@node" whose pods neither start nor stop, as on a wedged runtime.
 	held map[string]bool
 	// started counts the pods that ran, by name: a pod that started twice is a bug.
@@ -49,9 +64,15 @@ type Kubelet struct {
 // StartKubelet starts kubelets for nodes, serving the pods of namespace, until Stop.
 func StartKubelet(c client.Client, namespace string, nodes ...string) *Kubelet {
 	k := &Kubelet{c: c, namespace: namespace, alive: map[string]bool{}, held: map[string]bool{}, started: map[string]int{},
-		agents: map[string]bool{}, renewed: map[string]time.Time{}}
+		agents: map[string]bool{}, renewed: map[string]time.Time{}, resources: map[string]*agent.Resources{},
+		addresses: map[string]*ipaddr.Fake{}, checks: map[string]monitor.Result{}}
 	for _, n := range nodes {
 		k.alive[n], k.agents[n] = true, true
+		fake := &ipaddr.Fake{}
+		fake.SetInterface("eth0")
+		k.addresses[n] = fake
+		k.resources[n] = &agent.Resources{Client: c, Recorder: discard{}, Clock: clock.RealClock{}, Node: n,
+			Addresses: fake, DefaultInterface: func() string { return "eth0" }, Monitor: k}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -79,6 +100,7 @@ func (k *Kubelet) sync(ctx context.Context) {
 	if k.namespace == "" {
 		return
 	}
+	k.agentResources(ctx)
 	var pods corev1.PodList
 	if err := k.c.List(ctx, &pods, client.InNamespace(k.namespace)); err != nil {
 		return
@@ -102,6 +124,62 @@ func (k *Kubelet) sync(ctx context.Context) {
 		}
 	}
 }
+
+// agentResources runs the live agents' Resource reconcilers over the namespace's resources.
+func (k *Kubelet) agentResources(ctx context.Context) {
+	var resources wolfpackv1alpha1.ResourceList
+	if err := k.c.List(ctx, &resources, client.InNamespace(k.namespace)); err != nil {
+		return
+	}
+	k.mu.Lock()
+	var live []*agent.Resources
+	for n, r := range k.resources {
+		if k.agents[n] {
+			live = append(live, r)
+		}
+	}
+	k.mu.Unlock()
+	for _, r := range live {
+		for i := range resources.Items {
+			_, _ = r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&resources.Items[i])})
+		}
+	}
+}
+
+// Check is the simulated Resource Monitor: a resource's checks pass unless SetCheck says
+// otherwise.
+func (k *Kubelet) Check(_ context.Context, c monitor.Check) monitor.Result {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for resource, r := range k.checks {
+		if strings.HasPrefix(c.Key, k.namespace+"/"+resource+"/") {
+			r.Key = c.Key
+			return r
+		}
+	}
+	return monitor.Result{Key: c.Key, Healthy: true, Reason: monitor.Passed, Message: "simulated check passed"}
+}
+
+// SetCheck sets the result of a resource's health checks from now on; nil makes them pass.
+func (k *Kubelet) SetCheck(resource string, r *monitor.Result) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if r == nil {
+		delete(k.checks, resource)
+		return
+	}
+	k.checks[resource] = *r
+}
+
+// Addresses are the floating addresses node holds.
+func (k *Kubelet) Addresses(node string) []netip.Prefix {
+	return k.addresses[node].Addresses("eth0")
+}
+
+// discard is an event recorder that records nothing.
+type discard struct{}
+
+func (discard) Eventf(runtime.Object, runtime.Object, string, string, string, string, ...any) {}
 
 // Started returns how often each pod was started, by name.
 func (k *Kubelet) Started() map[string]int {

@@ -1,0 +1,226 @@
+// Package agent is the node agent: MSCS's Node Manager, Cluster Network Driver and Resource
+// Monitor on one node. It renews the node's Lease with what it hears, exchanges heartbeats with
+// its peers, holds the floating addresses of the groups its node owns and runs their resources'
+// node-local health checks. This file holds its decisions as pure functions.
+package agent
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
+	"github.com/wolfpack-ha/wolfpack/internal/monitor"
+)
+
+// placedHere reports whether the resource is coming online or online on node.
+func placedHere(res *wolfpackv1alpha1.Resource, node string) bool {
+	s := res.Status
+	return s.Node == node && (s.State == wolfpackv1alpha1.ResourceOnlinePending || s.State == wolfpackv1alpha1.ResourceOnline)
+}
+
+// AddressWanted reports whether node must hold the resource's floating address: the resource is
+// placed on node and coming online or online. In every other state, OfflinePending included, the
+// address goes.
+func AddressWanted(res *wolfpackv1alpha1.Resource, node string) bool {
+	return res.Spec.IPAddress != nil && placedHere(res, node)
+}
+
+// AddressReported reports whether the resource's AddressAssigned condition already says what
+// held means, so that nothing needs writing.
+func AddressReported(res *wolfpackv1alpha1.Resource, held bool) bool {
+	c := meta.FindStatusCondition(res.Status.Conditions, wolfpackv1alpha1.AddressAssignedCondition)
+	if c == nil {
+		return !held
+	}
+	return (c.Status == metav1.ConditionTrue) == held && c.Reason != wolfpackv1alpha1.AddressFailedReason
+}
+
+// AddressOf is the resource's floating address on its interface, or on defaultInterface when
+// the resource names none.
+func AddressOf(res *wolfpackv1alpha1.Resource, defaultInterface string) (ipaddr.Address, error) {
+	ip := res.Spec.IPAddress
+	addr, err := netip.ParseAddr(ip.Address)
+	if err != nil {
+		return ipaddr.Address{}, fmt.Errorf("spec.ipAddress.address of Resource %s/%s: %w", res.Namespace, res.Name, err)
+	}
+	bits := int(ptr.Deref(ip.PrefixLength, int32(addr.BitLen()))) //nolint:gosec // 32 or 128
+	prefix, err := addr.Prefix(bits)
+	if err != nil {
+		return ipaddr.Address{}, fmt.Errorf("spec.ipAddress.prefixLength of Resource %s/%s: %w", res.Namespace, res.Name, err)
+	}
+	a := ipaddr.Address{Interface: ip.Interface, Prefix: netip.PrefixFrom(addr, prefix.Bits())}
+	if a.Interface == "" {
+		a.Interface = defaultInterface
+	}
+	if a.Interface == "" {
+		return ipaddr.Address{}, fmt.Errorf("resource %s/%s names no spec.ipAddress.interface and the cluster has no Public heartbeat network to take it from", res.Namespace, res.Name)
+	}
+	return a, nil
+}
+
+// AddressCondition is the AddressAssigned condition for the outcome of adding (held) or removing
+// the address on node.
+func AddressCondition(a ipaddr.Address, node string, held bool, err error) metav1.Condition {
+	switch {
+	case err != nil:
+		return metav1.Condition{Type: wolfpackv1alpha1.AddressAssignedCondition, Status: metav1.ConditionFalse,
+			Reason: wolfpackv1alpha1.AddressFailedReason, Message: fmt.Sprintf("node %s could not add %s: %v", node, a, err)}
+	case held:
+		return metav1.Condition{Type: wolfpackv1alpha1.AddressAssignedCondition, Status: metav1.ConditionTrue,
+			Reason: wolfpackv1alpha1.AddressAddedReason, Message: fmt.Sprintf("node %s holds %s and announced it", node, a)}
+	}
+	return metav1.Condition{Type: wolfpackv1alpha1.AddressAssignedCondition, Status: metav1.ConditionFalse,
+		Reason: wolfpackv1alpha1.AddressRemovedReason, Message: fmt.Sprintf("node %s removed %s", node, a)}
+}
+
+// Kind says which of a resource's two checks a scheduled check is.
+type Kind string
+
+const (
+	// LooksAlive is the quick check.
+	LooksAlive Kind = "looksAlive"
+	// IsAlive is the thorough check.
+	IsAlive Kind = "isAlive"
+)
+
+// Scheduled is one health check of a resource and how often it runs.
+type Scheduled struct {
+	Kind     Kind
+	Interval time.Duration
+	Check    monitor.Check
+}
+
+// ChecksFor turns the resource's healthChecks into the Resource Monitor's checks, filling in the
+// host (the pod's IP for a workload, the address for an ipAddress resource) and the container.
+// pod is the resource's running pod on this node, nil when it has none. An error names the
+// field that cannot be resolved; such a check is not run and fails nothing.
+func ChecksFor(res *wolfpackv1alpha1.Resource, pod *corev1.Pod) ([]Scheduled, error) {
+	hc := res.Spec.HealthChecks
+	if hc == nil {
+		return nil, nil
+	}
+	var out []Scheduled
+	for _, c := range []struct {
+		kind     Kind
+		check    *wolfpackv1alpha1.HealthCheck
+		interval *metav1.Duration
+		def      time.Duration
+	}{
+		{LooksAlive, hc.LooksAlive, res.Spec.LooksAlivePollInterval, 5 * time.Second},
+		{IsAlive, hc.IsAlive, res.Spec.IsAlivePollInterval, time.Minute},
+	} {
+		if c.check == nil {
+			continue
+		}
+		check, err := toCheck(res, pod, c.kind, c.check)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Scheduled{Kind: c.kind, Interval: ptr.Deref(c.interval, metav1.Duration{Duration: c.def}).Duration, Check: check})
+	}
+	return out, nil
+}
+
+func toCheck(res *wolfpackv1alpha1.Resource, pod *corev1.Pod, kind Kind, hc *wolfpackv1alpha1.HealthCheck) (monitor.Check, error) {
+	field := "spec.healthChecks." + string(kind)
+	c := monitor.Check{Key: fmt.Sprintf("%s/%s/%s", res.Namespace, res.Name, kind),
+		Timeout: ptr.Deref(hc.Timeout, metav1.Duration{Duration: 5 * time.Second}).Duration}
+	switch {
+	case hc.Exec != nil:
+		id, err := containerID(pod, hc.Exec.Container)
+		if err != nil {
+			return c, fmt.Errorf("%s.exec of Resource %s/%s: %w", field, res.Namespace, res.Name, err)
+		}
+		c.Exec = &monitor.ExecCheck{ContainerID: id, Command: hc.Exec.Command}
+	case hc.TCPSocket != nil:
+		host, err := hostOf(res, pod, hc.TCPSocket.Host)
+		if err != nil {
+			return c, fmt.Errorf("%s.tcpSocket.host of Resource %s/%s: %w", field, res.Namespace, res.Name, err)
+		}
+		c.TCP = &monitor.TCPCheck{Host: host, Port: int(hc.TCPSocket.Port)}
+	case hc.HTTPGet != nil:
+		host, err := hostOf(res, pod, hc.HTTPGet.Host)
+		if err != nil {
+			return c, fmt.Errorf("%s.httpGet.host of Resource %s/%s: %w", field, res.Namespace, res.Name, err)
+		}
+		c.HTTP = &monitor.HTTPCheck{Scheme: strings.ToLower(hc.HTTPGet.Scheme), Host: host, Port: int(hc.HTTPGet.Port), Path: hc.HTTPGet.Path}
+	}
+	return c, nil
+}
+
+func hostOf(res *wolfpackv1alpha1.Resource, pod *corev1.Pod, host string) (string, error) {
+	switch {
+	case host != "":
+		return host, nil
+	case res.Spec.IPAddress != nil:
+		return res.Spec.IPAddress.Address, nil
+	case res.Spec.Workload == nil:
+		return "", fmt.Errorf("must be set for a resource that is neither a workload nor an ipAddress")
+	case pod == nil || pod.Status.PodIP == "":
+		return "", fmt.Errorf("the pod has no IP yet")
+	}
+	return pod.Status.PodIP, nil
+}
+
+// containerID is the runtime's ID of the named container, or of the pod's first one.
+func containerID(pod *corev1.Pod, name string) (string, error) {
+	if pod == nil {
+		return "", fmt.Errorf("no running pod on this node")
+	}
+	if name == "" && len(pod.Spec.Containers) > 0 {
+		name = pod.Spec.Containers[0].Name
+	}
+	for _, s := range pod.Status.ContainerStatuses {
+		if s.Name == name && s.ContainerID != "" {
+			// "containerd://<id>": the CRI takes the bare ID.
+			_, id, found := strings.Cut(s.ContainerID, "://")
+			if !found {
+				id = s.ContainerID
+			}
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("container %q of pod %s is not running", name, pod.Name)
+}
+
+// MonitorCondition is the MonitorHealthy condition for a check's result on node. It is false
+// when the result says nothing about the resource: the check was cancelled because the agent is
+// stopping, or it was invalid (ChecksFor reports those).
+func MonitorCondition(kind Kind, r monitor.Result, node string) (metav1.Condition, bool) {
+	c := metav1.Condition{Type: wolfpackv1alpha1.MonitorHealthyCondition, Status: metav1.ConditionFalse,
+		Message: fmt.Sprintf("%s check on node %s: %s", kind, node, r.Message)}
+	switch r.Reason {
+	case monitor.Passed:
+		c.Status, c.Reason = metav1.ConditionTrue, wolfpackv1alpha1.ChecksPassedReason
+	case monitor.TimedOut:
+		c.Reason = wolfpackv1alpha1.CheckTimedOutReason
+	case monitor.MonitorCrashed, monitor.MonitorHung, monitor.MonitorUnavailable:
+		c.Reason = wolfpackv1alpha1.MonitorFailedReason
+	case monitor.Invalid, monitor.Canceled:
+		return c, false
+	case monitor.Failed:
+		c.Reason = wolfpackv1alpha1.LooksAliveFailedReason
+		if kind == IsAlive {
+			c.Reason = wolfpackv1alpha1.IsAliveFailedReason
+		}
+	}
+	if len(c.Message) > 1024 {
+		c.Message = c.Message[:1021] + "..."
+	}
+	return c, true
+}
+
+// MonitorReported reports whether the resource's MonitorHealthy condition already says what c
+// says.
+func MonitorReported(res *wolfpackv1alpha1.Resource, c metav1.Condition) bool {
+	old := meta.FindStatusCondition(res.Status.Conditions, wolfpackv1alpha1.MonitorHealthyCondition)
+	return old != nil && old.Status == c.Status && old.Reason == c.Reason
+}

@@ -1,0 +1,231 @@
+package agent
+
+import (
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
+	"github.com/wolfpack-ha/wolfpack/internal/monitor"
+)
+
+func ipResource(node string, state wp.ResourceState, conds ...metav1.Condition) *wp.Resource {
+	return &wp.Resource{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "ip"},
+		Spec:       wp.ResourceSpec{IPAddress: &wp.IPAddressResource{Address: "192.0.2.50", PrefixLength: ptr.To[int32](24)}},
+		Status:     wp.ResourceStatus{Node: node, State: state, Conditions: conds},
+	}
+}
+
+func assigned(status metav1.ConditionStatus, reason string) metav1.Condition {
+	return metav1.Condition{Type: wp.AddressAssignedCondition, Status: status, Reason: reason}
+}
+
+func TestAddressWantedAndReported(t *testing.T) {
+	cases := []struct {
+		name     string
+		res      *wp.Resource
+		wanted   bool
+		reported bool // whether the condition already tells the truth about "held == wanted"
+	}{
+		{"coming online here", ipResource("a", wp.ResourceOnlinePending), true, false},
+		{"online here and reported", ipResource("a", wp.ResourceOnline, assigned(metav1.ConditionTrue, wp.AddressAddedReason)), true, true},
+		{"online here after a failure to add", ipResource("a", wp.ResourceOnlinePending, assigned(metav1.ConditionFalse, wp.AddressFailedReason)), true, false},
+		{"going offline here", ipResource("a", wp.ResourceOfflinePending, assigned(metav1.ConditionTrue, wp.AddressAddedReason)), false, false},
+		{"offline, removal reported", ipResource("a", wp.ResourceOfflinePending, assigned(metav1.ConditionFalse, wp.AddressRemovedReason)), false, true},
+		{"placed on another node", ipResource("b", wp.ResourceOnline), false, true},
+		{"failed here", ipResource("a", wp.ResourceFailed), false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := AddressWanted(tc.res, "a"); got != tc.wanted {
+				t.Errorf("AddressWanted = %v, want %v", got, tc.wanted)
+			}
+			if got := AddressReported(tc.res, tc.wanted); got != tc.reported {
+				t.Errorf("AddressReported(%v) = %v, want %v", tc.wanted, got, tc.reported)
+			}
+		})
+	}
+}
+
+func TestAddressOf(t *testing.T) {
+	res := ipResource("a", wp.ResourceOnline)
+	a, err := AddressOf(res, "eth0")
+	if err != nil || a != (ipaddr.Address{Interface: "eth0", Prefix: netip.MustParsePrefix("192.0.2.50/24")}) {
+		t.Errorf("AddressOf = %v, %v; want 192.0.2.50/24 on eth0", a, err)
+	}
+	res.Spec.IPAddress.Interface = "bond0"
+	res.Spec.IPAddress.PrefixLength = nil
+	if a, err := AddressOf(res, "eth0"); err != nil || a.Interface != "bond0" || a.Prefix.Bits() != 32 {
+		t.Errorf("AddressOf with an interface = %v, %v; want 192.0.2.50/32 on bond0", a, err)
+	}
+	res.Spec.IPAddress.Interface = ""
+	if _, err := AddressOf(res, ""); err == nil || !strings.Contains(err.Error(), "spec.ipAddress.interface") {
+		t.Errorf("AddressOf without any interface = %v, want an error naming spec.ipAddress.interface", err)
+	}
+}
+
+func TestAddressCondition(t *testing.T) {
+	a := ipaddr.Address{Interface: "eth0", Prefix: netip.MustParsePrefix("192.0.2.50/24")}
+	for _, tc := range []struct {
+		held   bool
+		err    error
+		status metav1.ConditionStatus
+		reason string
+		msg    string
+	}{
+		{true, nil, metav1.ConditionTrue, wp.AddressAddedReason, "node a holds 192.0.2.50/24"},
+		{false, nil, metav1.ConditionFalse, wp.AddressRemovedReason, "node a removed"},
+		{false, errors.New(`interface "eth0" not found`), metav1.ConditionFalse, wp.AddressFailedReason, `could not add 192.0.2.50/24 on eth0: interface "eth0" not found`},
+	} {
+		c := AddressCondition(a, "a", tc.held, tc.err)
+		if c.Type != wp.AddressAssignedCondition || c.Status != tc.status || c.Reason != tc.reason || !strings.Contains(c.Message, tc.msg) {
+			t.Errorf("AddressCondition(%v, %v) = %+v", tc.held, tc.err, c)
+		}
+	}
+}
+
+func TestChecksFor(t *testing.T) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "db-0"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "db"}, {Name: "sidecar"}}},
+		Status: corev1.PodStatus{PodIP: "10.244.0.7", ContainerStatuses: []corev1.ContainerStatus{
+			{Name: "db", ContainerID: "containerd://abc123"}, {Name: "sidecar", ContainerID: "containerd://def456"}}},
+	}
+	workload := &wp.WorkloadResource{}
+	cases := []struct {
+		name  string
+		res   wp.ResourceSpec
+		pod   *corev1.Pod
+		want  []string // per check: kind, interval and target
+		error string
+	}{
+		{name: "none", res: wp.ResourceSpec{Workload: workload}},
+		{
+			name: "tcp on the pod's IP and exec in the first container",
+			res: wp.ResourceSpec{Workload: workload, HealthChecks: &wp.HealthChecks{
+				LooksAlive: &wp.HealthCheck{TCPSocket: &wp.TCPSocketCheck{Port: 5432}},
+				IsAlive:    &wp.HealthCheck{Exec: &wp.ExecCheck{Command: []string{"pg_isready"}}, Timeout: &metav1.Duration{Duration: 2 * time.Second}},
+			}},
+			pod:  pod,
+			want: []string{"looksAlive 5s tcp 10.244.0.7:5432 5s", "isAlive 1m0s exec abc123 [pg_isready] 2s"},
+		},
+		{
+			name: "exec in a named container, http with its own host",
+			res: wp.ResourceSpec{Workload: workload, LooksAlivePollInterval: &metav1.Duration{Duration: time.Second}, HealthChecks: &wp.HealthChecks{
+				LooksAlive: &wp.HealthCheck{HTTPGet: &wp.HTTPGetCheck{Host: "127.0.0.1", Port: 8080, Path: "/healthz", Scheme: "HTTPS"}},
+				IsAlive:    &wp.HealthCheck{Exec: &wp.ExecCheck{Container: "sidecar", Command: []string{"true"}}},
+			}},
+			pod:  pod,
+			want: []string{"looksAlive 1s http https://127.0.0.1:8080/healthz 5s", "isAlive 1m0s exec def456 [true] 5s"},
+		},
+		{
+			name: "an ipAddress resource is checked at its address",
+			res: wp.ResourceSpec{IPAddress: &wp.IPAddressResource{Address: "192.0.2.50"}, HealthChecks: &wp.HealthChecks{
+				LooksAlive: &wp.HealthCheck{TCPSocket: &wp.TCPSocketCheck{Port: 22}}}},
+			want: []string{"looksAlive 5s tcp 192.0.2.50:22 5s"},
+		},
+		{
+			name: "a volume resource must name its host",
+			res: wp.ResourceSpec{Volume: &wp.VolumeResource{}, HealthChecks: &wp.HealthChecks{
+				IsAlive: &wp.HealthCheck{TCPSocket: &wp.TCPSocketCheck{Port: 22}}}},
+			error: "spec.healthChecks.isAlive.tcpSocket.host of Resource ns/r: must be set",
+		},
+		{
+			name: "no pod yet",
+			res: wp.ResourceSpec{Workload: workload, HealthChecks: &wp.HealthChecks{
+				LooksAlive: &wp.HealthCheck{Exec: &wp.ExecCheck{Command: []string{"true"}}}}},
+			error: "spec.healthChecks.looksAlive.exec of Resource ns/r: no running pod on this node",
+		},
+		{
+			name: "a container that is not running",
+			res: wp.ResourceSpec{Workload: workload, HealthChecks: &wp.HealthChecks{
+				LooksAlive: &wp.HealthCheck{Exec: &wp.ExecCheck{Container: "nope", Command: []string{"true"}}}}},
+			pod:   pod,
+			error: `container "nope" of pod db-0 is not running`,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := &wp.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "r"}, Spec: tc.res}
+			got, err := ChecksFor(res, tc.pod)
+			if tc.error != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.error) {
+					t.Fatalf("ChecksFor error = %v, want %q", err, tc.error)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("ChecksFor = %+v, want %v", got, tc.want)
+			}
+			for i, s := range got {
+				if d := describe(s); d != tc.want[i] {
+					t.Errorf("check %d = %q, want %q", i, d, tc.want[i])
+				}
+				if err := s.Check.Validate(); err != nil {
+					t.Errorf("check %d does not validate: %v", i, err)
+				}
+				if !strings.HasPrefix(s.Check.Key, "ns/r/") {
+					t.Errorf("check key %q", s.Check.Key)
+				}
+			}
+		})
+	}
+}
+
+func describe(s Scheduled) string {
+	c := s.Check
+	var target string
+	switch {
+	case c.TCP != nil:
+		target = "tcp " + c.TCP.Host + ":" + strconv.Itoa(c.TCP.Port)
+	case c.HTTP != nil:
+		target = "http " + c.HTTP.Scheme + "://" + c.HTTP.Host + ":" + strconv.Itoa(c.HTTP.Port) + c.HTTP.Path
+	case c.Exec != nil:
+		target = "exec " + c.Exec.ContainerID + " [" + strings.Join(c.Exec.Command, " ") + "]"
+	}
+	return string(s.Kind) + " " + s.Interval.String() + " " + target + " " + c.Timeout.String()
+}
+
+func TestMonitorCondition(t *testing.T) {
+	for _, tc := range []struct {
+		kind   Kind
+		reason monitor.Reason
+		status metav1.ConditionStatus
+		want   string
+		write  bool
+	}{
+		{LooksAlive, monitor.Passed, metav1.ConditionTrue, wp.ChecksPassedReason, true},
+		{LooksAlive, monitor.Failed, metav1.ConditionFalse, wp.LooksAliveFailedReason, true},
+		{IsAlive, monitor.Failed, metav1.ConditionFalse, wp.IsAliveFailedReason, true},
+		{IsAlive, monitor.TimedOut, metav1.ConditionFalse, wp.CheckTimedOutReason, true},
+		{LooksAlive, monitor.MonitorCrashed, metav1.ConditionFalse, wp.MonitorFailedReason, true},
+		{LooksAlive, monitor.MonitorHung, metav1.ConditionFalse, wp.MonitorFailedReason, true},
+		{LooksAlive, monitor.Canceled, "", "", false},
+		{LooksAlive, monitor.Invalid, "", "", false},
+	} {
+		c, ok := MonitorCondition(tc.kind, monitor.Result{Reason: tc.reason, Message: "connection refused"}, "a")
+		if ok != tc.write {
+			t.Errorf("%s %s: write = %v, want %v", tc.kind, tc.reason, ok, tc.write)
+			continue
+		}
+		if ok && (c.Status != tc.status || c.Reason != tc.want || c.Message != string(tc.kind)+" check on node a: connection refused") {
+			t.Errorf("%s %s: condition %+v", tc.kind, tc.reason, c)
+		}
+	}
+	long, _ := MonitorCondition(LooksAlive, monitor.Result{Reason: monitor.Failed, Message: strings.Repeat("x", 2000)}, "a")
+	if len(long.Message) > 1024 {
+		t.Errorf("message of %d bytes, want at most 1024", len(long.Message))
+	}
+}

@@ -1,0 +1,206 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
+	"github.com/wolfpack-ha/wolfpack/internal/monitor"
+)
+
+// Checker runs one health check; the Resource Monitor's Supervisor is one.
+type Checker interface {
+	Check(ctx context.Context, c monitor.Check) monitor.Result
+}
+
+// FieldManager is the field manager under which the agent of node writes its conditions.
+func FieldManager(node string) string {
+	return "wolfpack-node-agent/" + node
+}
+
+// Resources is the agent's Resource Monitor and floating address keeper: for each resource its
+// node owns, it holds the floating address and runs the node-local health checks, and reports
+// both in the resource's conditions.
+type Resources struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	Node     string
+	// Addresses adds and removes floating addresses.
+	Addresses ipaddr.Manager
+	// DefaultInterface is the interface of an address whose resource names none.
+	DefaultInterface func() string
+	// Monitor runs the health checks.
+	Monitor Checker
+
+	// lastRun remembers when each check last ran, by check key.
+	lastRun sync.Map
+}
+
+// Reconcile brings one resource's address and health checks in line with its placement.
+func (r *Resources) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res := &wolfpackv1alpha1.Resource{}
+	if err := r.Client.Get(ctx, req.NamespacedName, res); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if res.Spec.IPAddress != nil {
+		if err := r.address(ctx, res); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return r.checks(ctx, res)
+}
+
+// address adds or removes the resource's floating address and reports it.
+func (r *Resources) address(ctx context.Context, res *wolfpackv1alpha1.Resource) error {
+	a, err := AddressOf(res, r.DefaultInterface())
+	if err != nil {
+		if AddressWanted(res, r.Node) {
+			return r.apply(ctx, res, AddressCondition(ipaddr.Address{}, r.Node, false, err))
+		}
+		return nil
+	}
+	wanted := AddressWanted(res, r.Node)
+	held, err := r.Addresses.Present(a)
+	if err != nil && wanted {
+		return r.apply(ctx, res, AddressCondition(a, r.Node, false, err))
+	}
+	switch {
+	case wanted && (!held || !AddressReported(res, true)):
+		err := r.Addresses.Add(ctx, a)
+		if err == nil && !held {
+			r.Recorder.Eventf(res, nil, corev1.EventTypeNormal, wolfpackv1alpha1.AddressAddedReason, "AddAddress", "node %s added and announced %s", r.Node, a)
+		}
+		return r.apply(ctx, res, AddressCondition(a, r.Node, err == nil, err))
+	case !wanted && held:
+		if err := r.Addresses.Remove(ctx, a); err != nil {
+			return fmt.Errorf("removing %s: %w", a, err)
+		}
+		r.Recorder.Eventf(res, nil, corev1.EventTypeNormal, wolfpackv1alpha1.AddressRemovedReason, "RemoveAddress", "node %s removed %s", r.Node, a)
+		fallthrough
+	case !wanted && res.Status.Node == r.Node && !AddressReported(res, false):
+		return r.apply(ctx, res, AddressCondition(a, r.Node, false, nil))
+	}
+	return nil
+}
+
+// checks runs the resource's due health checks while it is Online here, and says when the next
+// one is due.
+func (r *Resources) checks(ctx context.Context, res *wolfpackv1alpha1.Resource) (ctrl.Result, error) {
+	if res.Spec.HealthChecks == nil || res.Status.Node != r.Node || res.Status.State != wolfpackv1alpha1.ResourceOnline {
+		return ctrl.Result{}, nil
+	}
+	pod, err := r.pod(ctx, res)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	scheduled, err := ChecksFor(res, pod)
+	if err != nil {
+		// Bad input fails nothing: the resource keeps running, and the Event says what is wrong.
+		r.Recorder.Eventf(res, nil, corev1.EventTypeWarning, "HealthCheckInvalid", "Monitor", "%v", err)
+		return ctrl.Result{RequeueAfter: time.Minute}, nil
+	}
+	now := r.Clock.Now()
+	next := time.Duration(0)
+	for _, s := range scheduled {
+		due := now
+		if last, ok := r.lastRun.Load(s.Check.Key); ok {
+			due = last.(time.Time).Add(s.Interval)
+		}
+		if wait := due.Sub(now); wait > 0 {
+			if next == 0 || wait < next {
+				next = wait
+			}
+			continue
+		}
+		result := r.Monitor.Check(ctx, s.Check)
+		r.lastRun.Store(s.Check.Key, now)
+		if next == 0 || s.Interval < next {
+			next = s.Interval
+		}
+		c, ok := MonitorCondition(s.Kind, result, r.Node)
+		if !ok || (MonitorReported(res, c) && c.Status == metav1.ConditionTrue) {
+			continue
+		}
+		if err := r.apply(ctx, res, c); err != nil {
+			return ctrl.Result{}, err
+		}
+		if c.Status == metav1.ConditionFalse {
+			// The manager takes it from here; the next check is of the restarted resource.
+			return ctrl.Result{}, nil
+		}
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// pod is the resource's running pod on this node, if it has one.
+func (r *Resources) pod(ctx context.Context, res *wolfpackv1alpha1.Resource) (*corev1.Pod, error) {
+	if res.Spec.Workload == nil {
+		return nil, nil
+	}
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(res.Namespace),
+		client.MatchingLabels{wolfpackv1alpha1.ResourceLabel: res.Name}); err != nil {
+		return nil, err
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Spec.NodeName == r.Node && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			return p, nil
+		}
+	}
+	return nil, nil
+}
+
+// apply writes one condition of the resource's status under the agent's own field manager, only
+// if the resource is still as read: a write about an older placement fails with a conflict.
+func (r *Resources) apply(ctx context.Context, res *wolfpackv1alpha1.Resource, c metav1.Condition) error {
+	c.ObservedGeneration = res.Generation
+	c.LastTransitionTime = metav1.NewTime(r.Clock.Now())
+	cond, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&c)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": wolfpackv1alpha1.GroupVersion.String(), "kind": "Resource",
+		"metadata": map[string]any{"name": res.Name, "namespace": res.Namespace, "resourceVersion": res.ResourceVersion},
+		"status":   map[string]any{"conditions": []any{cond}},
+	}}
+	err = r.Client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager(r.Node)), client.ForceOwnership)
+	if apierrors.IsConflict(err) {
+		// The resource changed meanwhile; its new version is reconciled anew.
+		return nil
+	}
+	return err
+}
+
+// SetupWithManager registers the reconciler for the Resources and the pods of this node.
+func (r *Resources) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&wolfpackv1alpha1.Resource{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			if name := o.GetLabels()[wolfpackv1alpha1.ResourceLabel]; name != "" {
+				return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
+			}
+			return nil
+		})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
+		Named("agent-resource").
+		Complete(r)
+}
