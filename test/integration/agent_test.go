@@ -1,0 +1,228 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/agent"
+	"github.com/wolfpack-ha/wolfpack/internal/monitor"
+	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+)
+
+// TestAgentsHeartbeatIntoMembership runs three real node agents' membership (UDP heartbeats on two
+// loopback networks, Lease renewals) with the manager: the nodes come Up, heard on both networks;
+// when one agent stops, its peers report the heartbeat lost and the manager marks it Down, well
+// before its Lease runs out.
+func TestAgentsHeartbeatIntoMembership(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	port := freeUDPPort(t, "127.0.0.41")
+	nodes := []string{ns + "-a", ns + "-b", ns + "-c"}
+	labels := map[string]string{wp.ClusterLabel: ns}
+	for _, n := range nodes {
+		must(t, createNode(ctx, n, labels))
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: "key-" + ns},
+		Data: map[string][]byte{"key": []byte(strings.Repeat("k", 32))}}
+	must(t, k8sClient.Create(ctx, secret))
+	qd := validQuorumDisk(ns)
+	qd.Spec.NodeSelector = labels
+	qd.Spec.KeySecretRef = wp.SecretKeyReference{Namespace: testenv.LeaseNamespace, Name: secret.Name, Key: "key"}
+	qd.Spec.LeaseDuration = &metav1.Duration{Duration: 10 * time.Second}
+	qd.Spec.Heartbeat = wp.HeartbeatSpec{Port: ptr.To(int32(port)), Interval: &metav1.Duration{Duration: 200 * time.Millisecond},
+		Threshold: ptr.To[int32](4), Networks: []wp.HeartbeatNetwork{
+			{Name: "private", CIDR: "127.0.0.0/24", Role: wp.PrivateNetwork},
+			{Name: "public", CIDR: "127.0.1.0/24", Role: wp.PublicNetwork},
+		}}
+	must(t, k8sClient.Create(ctx, qd))
+	startManager(t)
+
+	stops := map[string]func(){}
+	for i, n := range nodes {
+		stops[n] = startAgent(t, n, ns, map[string]netip.Addr{
+			"private": netip.AddrFrom4([4]byte{127, 0, 0, byte(41 + i)}),
+			"public":  netip.AddrFrom4([4]byte{127, 0, 1, byte(41 + i)}),
+		})
+	}
+	f := &fixture{cluster: ns}
+	f.waitNodes(t, map[string]wp.NodeState{nodes[0]: wp.NodeUp, nodes[1]: wp.NodeUp, nodes[2]: wp.NodeUp})
+	eventually(t, "every node heard on both networks", func() error {
+		for _, n := range nodes {
+			if got := f.node(t, n).ReachableNetworks; !slices.Equal(got, []string{"private", "public"}) {
+				return fmt.Errorf("%s reachable on %v", n, got)
+			}
+		}
+		return nil
+	})
+
+	stopped := time.Now()
+	stops[nodes[2]]()
+	f.waitNodes(t, map[string]wp.NodeState{nodes[2]: wp.NodeDown})
+	down := time.Since(stopped)
+	t.Logf("agent of %s stopped; Down after %s (detection 800ms, Lease renewed every 800ms, lease duration 10s)", nodes[2], down.Round(time.Millisecond))
+	if n := f.node(t, nodes[2]); !strings.Contains(n.Message, "heard by none of its peers") {
+		t.Errorf("Down for %q, want because its peers stopped hearing it", n.Message)
+	}
+	if down >= 10*time.Second {
+		t.Errorf("Down after %s: only when the Lease ran out, not from the heartbeats", down)
+	}
+	f.expectClusterEvent(t, wp.HeartbeatLostReason, "no longer hears "+nodes[2]+" on any network")
+	f.waitNodes(t, map[string]wp.NodeState{nodes[0]: wp.NodeUp, nodes[1]: wp.NodeUp})
+}
+
+// startAgent runs one node agent's membership in-process until the test ends or stop is called.
+func startAgent(t *testing.T, node, cluster string, addrs map[string]netip.Addr) (stop func()) {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(env.Config)
+	b := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.StartRecordingToSink(ctx.Done())
+	m := &agent.Membership{
+		Client: k8sClient, APIReader: k8sClient, Recorder: b.NewRecorder(scheme, "wolfpack-node-agent"), Clock: clock.RealClock{},
+		Node: node, Cluster: cluster, LeaseNamespace: testenv.LeaseNamespace, Addresses: addrs,
+		HostAddrs: func() ([]netip.Addr, error) { return nil, nil },
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Start(ctx) }()
+	var stopped bool
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent of %s: %v", node, err)
+			}
+			b.Shutdown()
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func freeUDPPort(t *testing.T, ip string) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestFloatingAddressFollowsTheGroup moves the sample group and checks that the node agents
+// (their real Resource reconcilers, on fake interfaces) moved the floating address with it, and
+// reported each step in the AddressAssigned condition.
+func TestFloatingAddressFollowsTheGroup(t *testing.T) {
+	f := newFixture(t)
+	startManager(t)
+	f.waitOnline(t, f.a)
+	want := []netip.Prefix{netip.MustParsePrefix("192.0.2.50/24")}
+	if got := f.kubelet.Addresses(f.a); !slices.Equal(got, want) {
+		t.Errorf("node a holds %v, want %v", got, want)
+	}
+	f.expectAddressAssigned(t, metav1.ConditionTrue, "node "+f.a+" holds 192.0.2.50/24 on eth0")
+
+	g := f.group(t)
+	patch := client.MergeFrom(g.DeepCopy())
+	g.Annotations = map[string]string{wp.MoveToAnnotation: f.b}
+	must(t, k8sClient.Patch(context.Background(), g, patch))
+	f.waitOnline(t, f.b)
+	if got := f.kubelet.Addresses(f.a); len(got) != 0 {
+		t.Errorf("node a still holds %v after the move", got)
+	}
+	if got := f.kubelet.Addresses(f.b); !slices.Equal(got, want) {
+		t.Errorf("node b holds %v, want %v", got, want)
+	}
+	f.expectAddressAssigned(t, metav1.ConditionTrue, "node "+f.b+" holds")
+}
+
+func (f *fixture) expectAddressAssigned(t *testing.T, status metav1.ConditionStatus, msg string) {
+	t.Helper()
+	eventually(t, "AddressAssigned "+string(status), func() error {
+		r := &wp.Resource{}
+		if err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "ip"}, r); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(r.Status.Conditions, wp.AddressAssignedCondition)
+		if c == nil || c.Status != status || !strings.Contains(c.Message, msg) {
+			return fmt.Errorf("condition %+v", c)
+		}
+		if !slices.ContainsFunc(r.ManagedFields, func(m metav1.ManagedFieldsEntry) bool {
+			return strings.HasPrefix(m.Manager, "wolfpack-node-agent/") && m.Subresource == "status"
+		}) {
+			return fmt.Errorf("no status fields managed by a node agent in %+v", r.ManagedFields)
+		}
+		return nil
+	})
+}
+
+// TestMonitorFailureRestartsTheResource has the Resource Monitor of the owner node report a
+// failed check: the manager restarts the resource under its restart policy, and once the checks
+// pass again the resource is Online and MonitorHealthy.
+func TestMonitorFailureRestartsTheResource(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	server := f.server(t)
+	patch := client.MergeFrom(server.DeepCopy())
+	server.Spec.HealthChecks = &wp.HealthChecks{LooksAlive: &wp.HealthCheck{TCPSocket: &wp.TCPSocketCheck{Host: "127.0.0.1", Port: 5432}}}
+	server.Spec.LooksAlivePollInterval = &metav1.Duration{Duration: time.Second}
+	must(t, k8sClient.Patch(ctx, server, patch))
+	startManager(t)
+	f.waitOnline(t, f.a)
+	eventually(t, "MonitorHealthy True", func() error {
+		if c := meta.FindStatusCondition(f.server(t).Status.Conditions, wp.MonitorHealthyCondition); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+
+	f.kubelet.SetCheck("server", &monitor.Result{Reason: monitor.Failed, Message: "dial tcp 127.0.0.1:5432: connection refused"})
+	eventually(t, "a restart for the failed check", func() error {
+		r := f.server(t)
+		if r.Status.Restarts < 1 || r.Status.LastFailure == nil {
+			return fmt.Errorf("restarts %d, last failure %+v", r.Status.Restarts, r.Status.LastFailure)
+		}
+		if lf := r.Status.LastFailure; lf.Reason != wp.LooksAliveFailedReason ||
+			!strings.Contains(lf.Message, "node agent on "+f.a+": looksAlive check on node "+f.a+": dial tcp 127.0.0.1:5432: connection refused") {
+			return fmt.Errorf("last failure %+v", lf)
+		}
+		return nil
+	})
+	f.kubelet.SetCheck("server", nil)
+	g := f.waitOnline(t, f.a)
+	if g.Status.Epoch != 1 {
+		t.Errorf("epoch %d: a restart on the same node is not a failover", g.Status.Epoch)
+	}
+	eventually(t, "Online and MonitorHealthy again", func() error {
+		r := f.server(t)
+		c := meta.FindStatusCondition(r.Status.Conditions, wp.MonitorHealthyCondition)
+		if r.Status.State != wp.ResourceOnline || c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("%s, condition %+v", r.Status.State, c)
+		}
+		return nil
+	})
+	var list eventsv1.EventList
+	must(t, k8sClient.List(ctx, &list, client.InNamespace(f.ns)))
+	if !slices.ContainsFunc(list.Items, func(e eventsv1.Event) bool {
+		return e.Regarding.Name == "server" && e.Reason == wp.LooksAliveFailedReason && strings.Contains(e.Note, "restart 1 of 3")
+	}) {
+		t.Error("no LooksAliveFailed Event for the restart")
+	}
+}
