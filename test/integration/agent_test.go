@@ -118,7 +118,7 @@ func startAgent(t *testing.T, node, cluster string, addrs map[string]netip.Addr)
 
 func freeUDPPort(t *testing.T, ip string) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+	c, err := (&net.ListenConfig{}).ListenPacket(context.Background(), "udp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
