@@ -37,7 +37,7 @@ const (
 	node1     = "demo-1"
 	node2     = "demo-2"
 	// fenceGrace stands in for the quorum disk's fencing, which does not exist yet: a node is
-	// taken to have stopped its workloads once it has been NotReady this long.
+	// taken to have stopped its workloads once it has been Down this long.
 	fenceGrace = 5 * time.Second
 )
 
@@ -80,11 +80,12 @@ func run(ctx context.Context) error {
 	}
 
 	stepf("The manager: Failover Manager and Resource Manager (fence grace %s until the quorum disk exists)", fenceGrace)
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: controllers.CacheOptions(testenv.LeaseNamespace)})
 	if err != nil {
 		return err
 	}
-	if err := controllers.Setup(mgr, controllers.Options{FenceGrace: fenceGrace, Concurrency: 4}); err != nil {
+	if err := controllers.Setup(mgr, controllers.Options{FenceGrace: fenceGrace, Concurrency: 4, LeaseNamespace: testenv.LeaseNamespace}); err != nil {
 		return err
 	}
 	mctx, stopManager := context.WithCancel(ctx)
@@ -134,19 +135,20 @@ func scenario(ctx context.Context, env *testenv.Env, c client.Client, kubelet *t
 	}
 	fmt.Printf("sql moved to %s in %s: offline on %s in reverse order, then online on %s in order\n", node2, took, node1, node2)
 
-	stepf("Node %s crashes (its kubelet stops; the node goes NotReady)", node2)
+	stepf("Node %s crashes (its kubelet and its node agent stop)", node2)
 	if err := kubelet.Kill(ctx, node2); err != nil {
 		return err
 	}
 	if took, err = waitOnline(ctx, c, node1); err != nil {
 		return err
 	}
-	fmt.Printf("sql is back Online on %s %s after the crash (%s of it waiting for the fence grace)\n", node1, took, fenceGrace)
+	fmt.Printf("sql is back Online on %s %s after the crash: the node is Down once its peer stops hearing it and its\n"+
+		"Lease misses two renewals, then %s of fence grace\n", node1, took, fenceGrace)
 	if err := show(ctx, env); err != nil {
 		return err
 	}
 
-	stepf("The timeline: Events of the group and its resources")
+	stepf("The timeline: Events of the cluster, the group and its resources")
 	if err := timeline(ctx, c, start); err != nil {
 		return err
 	}
@@ -192,10 +194,14 @@ func show(ctx context.Context, env *testenv.Env) error {
 
 // timeline prints the Events of the namespace in time order, relative to start.
 func timeline(ctx context.Context, c client.Client, start time.Time) error {
-	var list eventsv1.EventList
-	if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+	var all eventsv1.EventList
+	if err := c.List(ctx, &all); err != nil {
 		return err
 	}
+	list := all.DeepCopy()
+	list.Items = slices.DeleteFunc(list.Items, func(e eventsv1.Event) bool {
+		return e.Namespace != namespace && e.Regarding.Kind != "QuorumDisk"
+	})
 	when := func(e eventsv1.Event) time.Time {
 		if !e.EventTime.IsZero() {
 			return e.EventTime.Time

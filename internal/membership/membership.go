@@ -45,11 +45,12 @@ type Change struct {
 	Message  string
 }
 
-// RenewInterval is how often an agent renews its Lease: every detection period (interval x
-// threshold), so that what it stops hearing reaches the manager at once, but at least three
-// times per lease duration.
+// RenewInterval is how often an agent renews its Lease: twice per detection period (interval x
+// threshold), so that a crashed node's Lease has missed two renewals about when its peers stop
+// hearing it, and at least three times per lease duration. An agent also renews at once when
+// what it hears changes.
 func RenewInterval(leaseDuration, detection time.Duration) time.Duration {
-	return min(detection, leaseDuration/3)
+	return min(detection/2, leaseDuration/3)
 }
 
 // unheardAfter is how long a node whose peers all stopped hearing it may go without renewing

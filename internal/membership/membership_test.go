@@ -203,8 +203,8 @@ func TestNextChange(t *testing.T) {
 func TestRenewInterval(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct{ lease, detection, want time.Duration }{
-		{10 * time.Second, 2 * time.Second, 2 * time.Second},
-		{3 * time.Second, 2 * time.Second, time.Second},
+		{10 * time.Second, 2 * time.Second, time.Second},
+		{1500 * time.Millisecond, 2 * time.Second, 500 * time.Millisecond},
 	} {
 		if got := RenewInterval(tt.lease, tt.detection); got != tt.want {
 			t.Errorf("RenewInterval(%s, %s) = %s, want %s", tt.lease, tt.detection, got, tt.want)

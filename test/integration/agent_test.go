@@ -76,7 +76,7 @@ func TestAgentsHeartbeatIntoMembership(t *testing.T) {
 	stops[nodes[2]]()
 	f.waitNodes(t, map[string]wp.NodeState{nodes[2]: wp.NodeDown})
 	down := time.Since(stopped)
-	t.Logf("agent of %s stopped; Down after %s (detection 800ms, Lease renewed every 800ms, lease duration 10s)", nodes[2], down.Round(time.Millisecond))
+	t.Logf("agent of %s stopped; Down after %s (detection 800ms, Lease renewed every 400ms, lease duration 10s)", nodes[2], down.Round(time.Millisecond))
 	if n := f.node(t, nodes[2]); !strings.Contains(n.Message, "heard by none of its peers") {
 		t.Errorf("Down for %q, want because its peers stopped hearing it", n.Message)
 	}
