@@ -238,6 +238,38 @@ func badInputs() []badInput {
 			message: "isAlivePollInterval (the thorough check) must not be shorter than looksAlivePollInterval",
 		},
 		{
+			name: "health check with two kinds",
+			obj: resource(func(r *wp.Resource) {
+				r.Spec.HealthChecks = &wp.HealthChecks{LooksAlive: &wp.HealthCheck{
+					TCPSocket: &wp.TCPSocketCheck{Host: "db", Port: 5432}, HTTPGet: &wp.HTTPGetCheck{Host: "db", Port: 80}}}
+			}),
+			field:   "spec.healthChecks.looksAlive",
+			message: "exactly one of exec, tcpSocket or httpGet must be set",
+		},
+		{
+			name:    "health checks without a check",
+			obj:     resource(func(r *wp.Resource) { r.Spec.HealthChecks = &wp.HealthChecks{} }),
+			field:   "spec.healthChecks",
+			message: "healthChecks must set looksAlive, isAlive or both",
+		},
+		{
+			name: "exec health check on a volume",
+			obj: resource(func(r *wp.Resource) {
+				r.Spec.HealthChecks = &wp.HealthChecks{IsAlive: &wp.HealthCheck{Exec: &wp.ExecCheck{Command: []string{"true"}}}}
+			}),
+			field:   "spec.healthChecks",
+			message: "exec health checks need a workload resource",
+		},
+		{
+			name: "health check timeout of 10m",
+			obj: resource(func(r *wp.Resource) {
+				r.Spec.HealthChecks = &wp.HealthChecks{LooksAlive: &wp.HealthCheck{TCPSocket: &wp.TCPSocketCheck{Host: "db", Port: 5432},
+					Timeout: duration("10m")}}
+			}),
+			field:   "spec.healthChecks.looksAlive.timeout",
+			message: "timeout must be between 100ms and 5m",
+		},
+		{
 			name: "floating address that is not an IP",
 			obj: resource(func(r *wp.Resource) {
 				r.Spec.Volume = nil
@@ -348,6 +380,12 @@ func badInputs() []badInput {
 			obj:     quorum(func(q *wp.QuorumDisk) { q.Spec.QuorumType = "Majority" }),
 			field:   "spec.quorumType",
 			message: `supported values: "DiskOnly", "NodeAndDiskMajority", "NodeMajority"`,
+		},
+		{
+			name:    "paused node without a name",
+			obj:     quorum(func(q *wp.QuorumDisk) { q.Spec.PausedNodes = []wp.PausedNode{{Drain: true}} }),
+			field:   "spec.pausedNodes[0].name",
+			message: "should be at least 1 chars long",
 		},
 		{
 			name:    "heartbeat interval of 50ms",
