@@ -93,8 +93,10 @@ func (r *Resources) address(ctx context.Context, res *wolfpackv1alpha1.Resource)
 			return fmt.Errorf("removing %s: %w", a, err)
 		}
 		r.Recorder.Eventf(res, nil, corev1.EventTypeNormal, wolfpackv1alpha1.AddressRemovedReason, "RemoveAddress", "node %s removed %s", r.Node, a)
-		fallthrough
-	case !wanted && res.Status.Node == r.Node && !AddressReported(res, false):
+	}
+	// Only the agent of the node the resource is placed on speaks for it: another node that
+	// removed a stale copy says nothing.
+	if !wanted && res.Status.Node == r.Node && !AddressReported(res, false) {
 		return r.apply(ctx, res, AddressCondition(a, r.Node, false, nil))
 	}
 	return nil

@@ -151,6 +151,42 @@ func TestFloatingAddressFollowsTheGroup(t *testing.T) {
 		t.Errorf("node b holds %v, want %v", got, want)
 	}
 	f.expectAddressAssigned(t, metav1.ConditionTrue, "node "+f.b+" holds")
+
+	// Node b crashes holding the address; the group fails over to a. When b comes back, its
+	// agent removes the stale copy and says nothing about the resource, which a now holds.
+	must(t, f.kubelet.Kill(context.Background(), f.b))
+	f.waitOnline(t, f.a)
+	f.expectAddressAssigned(t, metav1.ConditionTrue, "node "+f.a+" holds")
+	if got := f.kubelet.Addresses(f.b); !slices.Equal(got, want) {
+		t.Fatalf("the crashed node b holds %v, want the stale %v", got, want)
+	}
+	before := f.addressAssigned(t)
+	must(t, f.kubelet.Revive(context.Background(), f.b))
+	eventually(t, "the stale address removed from b", func() error {
+		if got := f.kubelet.Addresses(f.b); len(got) != 0 {
+			return fmt.Errorf("b holds %v", got)
+		}
+		return nil
+	})
+	time.Sleep(time.Second)
+	if after := f.addressAssigned(t); after.Status != metav1.ConditionTrue || !after.LastTransitionTime.Equal(&before.LastTransitionTime) {
+		t.Errorf("AddressAssigned was rewritten when b came back: %+v, before %+v", after, before)
+	}
+	if g := f.waitOnline(t, f.a); g.Status.Epoch != 3 {
+		t.Errorf("epoch %d, want 3: nothing moved after b came back", g.Status.Epoch)
+	}
+}
+
+// addressAssigned reads the ip resource's AddressAssigned condition.
+func (f *fixture) addressAssigned(t *testing.T) metav1.Condition {
+	t.Helper()
+	r := &wp.Resource{}
+	must(t, k8sClient.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "ip"}, r))
+	c := meta.FindStatusCondition(r.Status.Conditions, wp.AddressAssignedCondition)
+	if c == nil {
+		t.Fatal("the ip resource has no AddressAssigned condition")
+	}
+	return *c
 }
 
 func (f *fixture) expectAddressAssigned(t *testing.T, status metav1.ConditionStatus, msg string) {
