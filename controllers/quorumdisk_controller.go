@@ -95,7 +95,8 @@ func (r *QuorumDiskReconciler) observe(ctx context.Context, qd *wolfpackv1alpha1
 	}
 	duration := ptr.Deref(qd.Spec.LeaseDuration, metav1.Duration{Duration: 10 * time.Second}).Duration
 	in := membership.Input{Now: now, Leases: map[string]membership.Lease{}, Paused: map[string]bool{},
-		RenewInterval: membership.RenewInterval(duration, detection(qd)), Previous: qd.Status.Nodes}
+		RenewInterval: membership.RenewInterval(duration, detection(qd)), Previous: qd.Status.Nodes,
+		Quorum: membership.Quorum{Type: qd.Spec.QuorumType, Owner: qd.Status.Owner}}
 	for _, n := range nodes.Items {
 		in.Members = append(in.Members, n.Name)
 	}

@@ -36,6 +36,8 @@ type Input struct {
 	RenewInterval time.Duration
 	// Previous is the last written status, for the time each node entered its state.
 	Previous []wolfpackv1alpha1.NodeStatus
+	// Quorum decides partitions; its Members is filled in from Members.
+	Quorum Quorum
 }
 
 // Change is a node's change of state, worth an Event.
@@ -64,19 +66,24 @@ func (in Input) unheardAfter() time.Duration {
 // A node is Down when its agent has no Lease or has not renewed it within its duration, or when
 // every peer that is itself reporting stops hearing it and its own Lease has missed two renewals
 // (a crashed node is noticed at detection time plus two renewals rather than after the whole
-// lease). A node whose agent has not yet listened for a whole detection period is Joining. A node
-// an administrator paused is Paused. The others are Up. A node that renews its Lease but that no
-// peer hears stays Up here: that is a partition, which the quorum decides.
+// lease). When the nodes that renew their Leases fall into sides that do not hear each other (a
+// partition), the nodes of every side without quorum are Down: their agents fail themselves. A
+// node whose agent has not yet listened for a whole detection period is Joining. A node an
+// administrator paused is Paused. The others are Up.
 func Compute(in Input) ([]wolfpackv1alpha1.NodeStatus, []Change) {
 	members := slices.Clone(in.Members)
 	slices.Sort(members)
 	members = slices.Compact(members)
 	observers := in.observers(members)
+	outvoted := in.outvoted(observers)
 
 	out := make([]wolfpackv1alpha1.NodeStatus, 0, len(members))
 	var changes []Change
 	for _, name := range members {
 		state, msg := in.state(name, observers)
+		if why, ok := outvoted[name]; ok {
+			state, msg = wolfpackv1alpha1.NodeDown, why
+		}
 		n := wolfpackv1alpha1.NodeStatus{Name: name, State: state, Since: metav1.NewTime(in.Now), Message: msg,
 			ReachableNetworks: reachable(name, observers, in.Leases)}
 		prev := previous(in.Previous, name)
