@@ -1,0 +1,199 @@
+// Package fence holds the ways a node agent stops its group workloads when its node must fail
+// itself: the agent cannot renew its node Lease (the API is unreachable, or the quorum rules say
+// the node lost), so it stops every workload of a ResourceGroup on the node before the Lease runs
+// out, and only then may the manager start those groups on another node.
+//
+// Every fence action is a Fencer, made by New from the QuorumDisk's FenceAction:
+//
+//   - None records its calls and stops nothing: for tests only.
+//   - CRI stops the group pods' containers and sandboxes through the node's CRI socket.
+//   - Watchdog feeds /dev/watchdog while the agent holds its Lease, and stops feeding it to fence,
+//     so that the hardware (or softdog) resets the node.
+//
+// A Fencer does not decide when to fence; the agent does.
+package fence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+)
+
+// Defaults of Options.
+const (
+	// DefaultCRIEndpoint is containerd's CRI socket.
+	DefaultCRIEndpoint = "unix:///run/containerd/containerd.sock"
+	// DefaultCRITimeout bounds connecting to the container runtime, and each call to it.
+	DefaultCRITimeout = 2 * time.Second
+	// DefaultWatchdogPath is the Linux watchdog device.
+	DefaultWatchdogPath = "/dev/watchdog"
+)
+
+// ErrFenced is returned by a Watchdog's Heartbeat once Fence has run: a fenced node is not fed
+// any more.
+var ErrFenced = errors.New("fenced")
+
+// Fencer is one fence action. Its methods may be called from several goroutines.
+type Fencer interface {
+	// Fence stops every group workload on this node, that is every pod labelled
+	// wolfpack.dev/group, and reports what it stopped. It does as much as it can before ctx ends
+	// and returns the errors of what it could not stop, each naming the pod or container.
+	// It may be called again: the kubelet, which still runs the pods it knows, may restart them.
+	Fence(ctx context.Context) (Report, error)
+	// Heartbeat tells an action that needs feeding (Watchdog) that the agent still holds its
+	// Lease; the agent calls it at least once per Lease renewal. A Watchdog that has fenced
+	// returns ErrFenced. It is a no-op for the others.
+	Heartbeat() error
+	// Close releases what the action holds. A Watchdog that has not fenced is disarmed; one that
+	// has fenced is left to reset the node.
+	Close() error
+}
+
+// Options configures the fence actions. The zero value gives every default.
+type Options struct {
+	// CRIEndpoint is the container runtime's CRI socket (CRI); DefaultCRIEndpoint when empty.
+	CRIEndpoint string
+	// CRITimeout bounds connecting to the runtime and each call to it (CRI); DefaultCRITimeout
+	// when not positive. The context given to Fence bounds the whole.
+	CRITimeout time.Duration
+	// StopGracePeriod is how long the runtime lets a container handle SIGTERM before it kills
+	// it (CRI), rounded up to whole seconds, the CRI's unit. Zero, the default, kills at once:
+	// fencing is not a graceful shutdown.
+	StopGracePeriod time.Duration
+	// WatchdogPath is the watchdog device (Watchdog); DefaultWatchdogPath when empty.
+	WatchdogPath string
+	// WatchdogTimeout, when positive, is set on the device when it is opened (Watchdog), rounded
+	// up to whole seconds: a node whose agent stops feeding the device (because it fenced, hung or
+	// died) resets at most this long after the last Heartbeat. Zero keeps the device's timeout.
+	WatchdogTimeout time.Duration
+	// Clock stamps reports; the real clock when nil.
+	Clock clock.PassiveClock
+}
+
+// withDefaults returns o with every unset field at its default.
+func (o Options) withDefaults() Options {
+	if o.CRIEndpoint == "" {
+		o.CRIEndpoint = DefaultCRIEndpoint
+	}
+	if o.CRITimeout <= 0 {
+		o.CRITimeout = DefaultCRITimeout
+	}
+	if o.StopGracePeriod < 0 {
+		o.StopGracePeriod = 0
+	}
+	if o.WatchdogPath == "" {
+		o.WatchdogPath = DefaultWatchdogPath
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	return o
+}
+
+// New returns the Fencer of action. Only Watchdog does anything here: it opens, and so arms, the
+// device, after which the agent must call Heartbeat more often than the watchdog's timeout.
+func New(action wolfpackv1alpha1.FenceAction, opts Options) (Fencer, error) {
+	opts = opts.withDefaults()
+	switch action {
+	case wolfpackv1alpha1.FenceNone:
+		return NewNone(opts.Clock), nil
+	case wolfpackv1alpha1.FenceCRI:
+		return newCRI(opts), nil
+	case wolfpackv1alpha1.FenceWatchdog:
+		return openWatchdog(opts)
+	default:
+		return nil, fmt.Errorf("unknown fence action %q: want %s, %s or %s", action,
+			wolfpackv1alpha1.FenceNone, wolfpackv1alpha1.FenceCRI, wolfpackv1alpha1.FenceWatchdog)
+	}
+}
+
+// ActionFor returns the fence action of node under spec: its entry in spec.Nodes, else
+// spec.Action, else CRI (the API's default).
+func ActionFor(spec wolfpackv1alpha1.FencingSpec, node string) wolfpackv1alpha1.FenceAction {
+	for _, n := range spec.Nodes {
+		if n.Node == node && n.Action != "" {
+			return n.Action
+		}
+	}
+	if spec.Action != "" {
+		return spec.Action
+	}
+	return wolfpackv1alpha1.FenceCRI
+}
+
+// Report is what one Fence call did.
+type Report struct {
+	// Action is the fence action that ran.
+	Action wolfpackv1alpha1.FenceAction
+	// Started is when Fence began.
+	Started time.Time
+	// Duration is how long Fence took.
+	Duration time.Duration
+	// Pods are the group pods that Fence stopped (CRI), in namespace/name order.
+	Pods []StoppedPod
+	// ResetIn is how long, at most, until the watchdog resets the node (Watchdog); zero when the
+	// device does not say.
+	ResetIn time.Duration
+}
+
+// StoppedPod is a group pod whose sandbox Fence stopped.
+type StoppedPod struct {
+	// Namespace and Name are the pod's.
+	Namespace, Name string
+	// Group is its wolfpack.dev/group label.
+	Group string
+	// SandboxID is the runtime's id of the pod sandbox.
+	SandboxID string
+	// Containers are the names of the containers Fence stopped before the sandbox.
+	Containers []string
+}
+
+// Containers returns how many containers the report's pods had stopped.
+func (r Report) Containers() int {
+	n := 0
+	for _, p := range r.Pods {
+		n += len(p.Containers)
+	}
+	return n
+}
+
+// String sums the report up in one line, for logs and Events.
+func (r Report) String() string {
+	var b strings.Builder
+	b.WriteString(string(r.Action))
+	switch r.Action {
+	case wolfpackv1alpha1.FenceCRI:
+		fmt.Fprintf(&b, ": stopped %d pods (%d containers)", len(r.Pods), r.Containers())
+		if len(r.Pods) > 0 {
+			names := make([]string, len(r.Pods))
+			for i, p := range r.Pods {
+				names[i] = p.Namespace + "/" + p.Name
+			}
+			fmt.Fprintf(&b, " [%s]", strings.Join(names, ", "))
+		}
+	case wolfpackv1alpha1.FenceWatchdog:
+		if r.ResetIn > 0 {
+			fmt.Fprintf(&b, ": stopped feeding the watchdog; the node resets within %s", r.ResetIn)
+		} else {
+			b.WriteString(": stopped feeding the watchdog; the device does not say when it resets the node")
+		}
+	default:
+		b.WriteString(": stopped nothing")
+	}
+	fmt.Fprintf(&b, " in %s", r.Duration)
+	return b.String()
+}
+
+// seconds returns d rounded up to whole seconds.
+func seconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
