@@ -64,9 +64,16 @@ build: generate manifests ## Build the binaries into bin/.
 .PHONY: test
 test: envtest-binaries ## Run unit and envtest integration tests (the API tests verbosely: they print the bad-input table).
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
-		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) $$($(GO) list ./... | grep -v /test/integration)
+		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/integration -e /test/deploy)
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
 		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/integration/...
+	$(MAKE) --no-print-directory test-deploy
+
+.PHONY: test-deploy
+test-deploy: envtest-binaries ## Helm chart and kustomize checks against a real kube-apiserver.
+	hack/helm.sh >/dev/null
+	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
+		$(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/deploy/
 
 .PHONY: test-integration
 test-integration: envtest-binaries ## Run the envtest integration tests only, verbosely.
