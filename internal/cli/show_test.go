@@ -153,3 +153,20 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+// TestDependsTreeDiamond renders a true diamond: a resource that depends on two others is listed
+// in full under the first and marked under the second.
+func TestDependsTreeDiamond(t *testing.T) {
+	var b bytes.Buffer
+	out := DependsOutput{Namespace: "ns", Group: "g", Cluster: "c",
+		Waves: [][]string{{"disk"}, {"ip", "volume"}, {"app"}, {"check"}},
+		Resources: []DependsResource{
+			{Name: "app", Type: "workload", Wave: 3, DependsOn: []string{"ip", "volume"}, Dependents: []string{"check"}},
+			{Name: "check", Type: "custom", Wave: 4, DependsOn: []string{"app"}},
+			{Name: "disk", Type: "volume", State: "Online", Node: "n1", Wave: 1, Dependents: []string{"ip", "volume"}},
+			{Name: "ip", Type: "ipAddress", Wave: 2, DependsOn: []string{"disk"}, Dependents: []string{"app"}},
+			{Name: "volume", Type: "volume", Wave: 2, DependsOn: []string{"disk"}, Dependents: []string{"app"}},
+		}}
+	must(t, printDepends(&b, out))
+	golden(t, "depends-diamond.golden", b.String())
+}
