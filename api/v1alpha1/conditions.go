@@ -112,6 +112,11 @@ const (
 	PrivateNetworkLostReason = "PrivateNetworkLost"
 	// HeartbeatLostReason means an agent stopped hearing a peer on every network.
 	HeartbeatLostReason = "HeartbeatLost"
+	// SelfFencedReason means a node's agent failed its node: it stopped the node's group
+	// workloads because its side of a partition has no quorum or it cannot renew its Lease.
+	SelfFencedReason = "SelfFenced"
+	// RejoinedReason means a node's agent that had failed its node has quorum and its Lease again.
+	RejoinedReason = "Rejoined"
 	// PrivateNetworkRestoredReason means heartbeats to a peer are back on a private network.
 	PrivateNetworkRestoredReason = "PrivateNetworkRestored"
 

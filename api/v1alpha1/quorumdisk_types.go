@@ -269,6 +269,13 @@ type NodeStatus struct {
 	// +kubebuilder:validation:MaxItems=8
 	ReachableNetworks []string `json:"reachableNetworks,omitempty"`
 
+	// fenced is true when the node can no longer run group workloads: its agent reports that it
+	// failed its node (it stopped the node's group workloads because its side of a partition has
+	// no quorum), or its Lease has run out (an agent fails its node before its Lease runs out). A
+	// Down node that is fenced gives up its groups at once.
+	// +optional
+	Fenced bool `json:"fenced,omitempty"`
+
 	// message says why the node is in its state, such as which peers stopped hearing it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024

@@ -35,6 +35,7 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/agent"
+	"github.com/wolfpack-ha/wolfpack/internal/fence"
 	"github.com/wolfpack-ha/wolfpack/internal/heartbeat"
 	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
@@ -108,7 +109,7 @@ func parseFlags(args []string) (*options, error) {
 		"Serve metrics over HTTPS, to clients the API server authenticates and authorizes.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8082", "Address of the /healthz and /readyz probes.")
 	fs.StringVar(&o.criEndpoint, "cri-endpoint", "unix:///run/containerd/containerd.sock",
-		"The container runtime's CRI socket, through which exec health checks run.")
+		"The container runtime's CRI socket, through which exec health checks run and the CRI fence action stops group containers.")
 	fs.StringVar(&o.monitorPath, "monitor-path", "/proc/self/exe", "Executable of the Resource Monitor (this program).")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "How many resources are checked at once.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 20, "Sustained rate of requests to the API server.")
@@ -207,6 +208,7 @@ func setup(mgr ctrl.Manager, o *options, clusterName string) error {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{},
 		Node: o.node, Cluster: clusterName, LeaseNamespace: o.leaseNamespace,
 		Addresses: o.addresses, HostAddrs: hostAddrs, Metrics: hbMetrics,
+		FenceOptions: fence.Options{CRIEndpoint: o.criEndpoint},
 	}
 	if err := mgr.Add(m); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/fence"
 	"github.com/wolfpack-ha/wolfpack/internal/heartbeat"
 	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
@@ -47,10 +48,27 @@ type Membership struct {
 	HostAddrs func() ([]netip.Addr, error)
 	// Metrics are the heartbeat metrics; nil for none.
 	Metrics *heartbeat.Metrics
+	// FenceOptions configure the fence action the QuorumDisk gives this node.
+	FenceOptions fence.Options
+	// Fencer, when set, is used instead of the QuorumDisk's fence action (tests).
+	Fencer fence.Fencer
 
 	incarnation uint64
 	started     time.Time
 	lease       *coordinationv1.Lease
+	fencer      fence.Fencer
+	// lastRenewed is when the last successful renewal of the Lease began; fenced is true while
+	// the agent has failed its node.
+	lastRenewed time.Time
+	fenced      bool
+}
+
+// RenewDeadline is how long an agent may go without renewing its Lease before it fails its node:
+// two thirds of the lease duration. The last third covers stopping the workloads and the clocks
+// of agent and manager running at different rates (the manager times the Lease from when it saw
+// the renewal, which is later than when the agent began it).
+func RenewDeadline(leaseDuration time.Duration) time.Duration {
+	return leaseDuration * 2 / 3
 }
 
 // NeedLeaderElection is false: every agent runs.
@@ -61,7 +79,13 @@ func (m *Membership) NeedLeaderElection() bool { return false }
 func (m *Membership) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithName("membership")
 	m.started = m.Clock.Now()
+	m.lastRenewed = m.started
 	m.incarnation = uint64(m.started.UnixNano())
+	defer func() {
+		if m.fencer != nil {
+			_ = m.fencer.Close()
+		}
+	}()
 	for ctx.Err() == nil {
 		cfg, qd, err := m.config(ctx)
 		if err != nil {
@@ -96,6 +120,21 @@ func (m *Membership) config(ctx context.Context) (heartbeat.Config, *wolfpackv1a
 	networks, err := m.networks(ctx, qd)
 	if err != nil {
 		return heartbeat.Config{}, nil, err
+	}
+	if m.fencer == nil && m.Fencer != nil {
+		m.fencer = m.Fencer
+	}
+	if m.fencer == nil {
+		// Made once: a watchdog is armed when opened. It resets the node if the agent stops
+		// feeding it for the renew deadline, before the manager's view of the Lease runs out.
+		action := fence.ActionFor(qd.Spec.Fencing, m.Node)
+		opts := m.FenceOptions
+		if opts.WatchdogTimeout == 0 {
+			opts.WatchdogTimeout = RenewDeadline(ptr.Deref(qd.Spec.LeaseDuration, metav1.Duration{Duration: 10 * time.Second}).Duration)
+		}
+		if m.fencer, err = fence.New(action, opts); err != nil {
+			return heartbeat.Config{}, nil, fmt.Errorf("fence action %s of node %s (spec.fencing of QuorumDisk %s): %w", action, m.Node, qd.Name, err)
+		}
 	}
 	hb := qd.Spec.Heartbeat
 	return heartbeat.Config{
@@ -240,12 +279,28 @@ func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpack
 	for _, n := range cfg.Networks {
 		private[n.Name] = n.Private
 	}
+	renewEvery := membership.RenewInterval(leaseDuration, detection)
 	for {
 		joined := m.Clock.Since(m.started) >= detection
-		view := membership.View{Incarnation: m.incarnation, Joined: joined, Peers: t.Reachable(), Addresses: addresses(cfg.Networks)}
+		reachable := t.Reachable()
+		m.decide(ctx, joined, reachable, leaseDuration)
+		view := membership.View{Incarnation: m.incarnation, Joined: joined, Peers: reachable,
+			Addresses: addresses(cfg.Networks), Fenced: m.fenced}
 		t.SetViewDigest(view.Digest())
-		if err := m.renew(ctx, view, leaseDuration); err != nil {
+		began := m.Clock.Now()
+		// A renewal that hangs must not keep the agent from noticing its renew deadline.
+		rctx, rcancel := context.WithTimeout(ctx, renewEvery)
+		err := m.renew(rctx, view, leaseDuration)
+		rcancel()
+		if err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "renewing the node Lease")
+		} else {
+			m.lastRenewed = began
+			if !m.fenced {
+				if err := m.fencer.Heartbeat(); err != nil {
+					ctrl.LoggerFrom(ctx).Error(err, "feeding the fence action")
+				}
+			}
 		}
 		if peers, err := m.peers(ctx); err == nil {
 			t.SetPeers(peers)
@@ -265,6 +320,68 @@ func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpack
 			}
 		}
 	}
+}
+
+// decide fails the node when it must (see MustFail), and takes it back when it no longer must.
+// While failed, it fences again at every renewal: the kubelet restarts what it still knows.
+func (m *Membership) decide(ctx context.Context, joined bool, reachable map[string][]string, leaseDuration time.Duration) {
+	qd := &wolfpackv1alpha1.QuorumDisk{}
+	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
+		qd = nil
+	}
+	must, why := MustFail(m.Node, m.Clock.Since(m.lastRenewed), leaseDuration, joined, reachable, qd)
+	switch {
+	case must:
+		fctx, cancel := context.WithTimeout(ctx, RenewDeadline(leaseDuration)/2)
+		report, err := m.fencer.Fence(fctx)
+		cancel()
+		if !m.fenced {
+			m.fenced = true
+			ctrl.LoggerFrom(ctx).Info("failing the node", "why", why, "report", report.String(), "error", err)
+			m.Recorder.Eventf(clusterRef(m.Cluster), nil, corev1.EventTypeWarning, wolfpackv1alpha1.SelfFencedReason, "Fence",
+				"node %s failed itself: %s; %s", m.Node, why, report.String())
+		}
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "fencing")
+		}
+	case m.fenced:
+		m.fenced = false
+		m.Recorder.Eventf(clusterRef(m.Cluster), nil, corev1.EventTypeNormal, wolfpackv1alpha1.RejoinedReason, "Fence",
+			"node %s has its Lease and quorum again", m.Node)
+	}
+}
+
+// clusterRef is the QuorumDisk Events are about, when it cannot be read.
+func clusterRef(name string) *wolfpackv1alpha1.QuorumDisk {
+	qd := &wolfpackv1alpha1.QuorumDisk{}
+	qd.Name = name
+	qd.SetGroupVersionKind(wolfpackv1alpha1.GroupVersion.WithKind("QuorumDisk"))
+	return qd
+}
+
+// MustFail says whether the agent of node must fail its node, and why: when it has not renewed its
+// Lease for longer than the renew deadline (unrenewed), or, once it has listened for a detection
+// period (joined), when its side of the cluster (itself and the peers it hears, reachable) has no
+// quorum under the cluster's rules. qd is the cluster as last read, nil when it cannot be read.
+func MustFail(node string, unrenewed, leaseDuration time.Duration, joined bool, reachable map[string][]string,
+	qd *wolfpackv1alpha1.QuorumDisk,
+) (bool, string) {
+	if unrenewed > RenewDeadline(leaseDuration) {
+		return true, fmt.Sprintf("its Lease has not been renewed for %s, past the renew deadline %s",
+			unrenewed.Round(time.Millisecond), RenewDeadline(leaseDuration))
+	}
+	if !joined || qd == nil {
+		return false, ""
+	}
+	hears := make([]string, 0, len(reachable))
+	for peer := range reachable {
+		hears = append(hears, peer)
+	}
+	q := membership.Quorum{Type: qd.Spec.QuorumType, Owner: qd.Status.Owner, Members: max(len(qd.Status.Nodes), len(hears)+1)}
+	if no, reason := membership.MustFence(node, hears, q); no {
+		return true, "its side of the cluster has no quorum: " + reason
+	}
+	return false, ""
 }
 
 func addresses(networks []heartbeat.Network) map[string]string {

@@ -319,6 +319,16 @@ func TestNodesAndFencing(t *testing.T) {
 		{name: "drain asked but the node is Down", node: status(wp.NodeDown, 0), paused: []wp.PausedNode{{Name: "n", Drain: true}}, wait: 30 * time.Second},
 		{name: "down for 10s of a 30s grace", node: status(wp.NodeDown, 10*time.Second), wait: 20 * time.Second},
 		{name: "down for 30s", node: status(wp.NodeDown, 30*time.Second), fenced: true},
+		{name: "down and its agent reports it fenced itself", node: func() wp.NodeStatus {
+			n := status(wp.NodeDown, time.Second)
+			n.Fenced = true
+			return n
+		}(), fenced: true},
+		{name: "up, and an old report of fencing", node: func() wp.NodeStatus {
+			n := status(wp.NodeUp, time.Second)
+			n.Fenced = true
+			return n
+		}()},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,11 +23,15 @@ func Nodes(status []wolfpackv1alpha1.NodeStatus, paused []wolfpackv1alpha1.Pause
 }
 
 // FencedAfter says how long until a Down node counts as fenced (it can no longer run the
-// group's workloads), and whether it already does. Until the quorum and self-fencing exist, a
-// node is fenced once it has been Down for grace. A node that is not Down is never fenced.
+// group's workloads), and whether it already does: at once when its agent reports that it
+// failed the node, else once it has been Down for grace. A node that is not Down is never
+// fenced.
 func FencedAfter(n wolfpackv1alpha1.NodeStatus, now time.Time, grace time.Duration) (time.Duration, bool) {
 	if n.State != wolfpackv1alpha1.NodeDown {
 		return 0, false
+	}
+	if n.Fenced {
+		return 0, true
 	}
 	wait := n.Since.Add(grace).Sub(now)
 	return max(wait, 0), wait <= 0

@@ -85,7 +85,7 @@ func Compute(in Input) ([]wolfpackv1alpha1.NodeStatus, []Change) {
 			state, msg = wolfpackv1alpha1.NodeDown, why
 		}
 		n := wolfpackv1alpha1.NodeStatus{Name: name, State: state, Since: metav1.NewTime(in.Now), Message: msg,
-			ReachableNetworks: reachable(name, observers, in.Leases)}
+			ReachableNetworks: reachable(name, observers, in.Leases), Fenced: in.fencedReport(name)}
 		prev := previous(in.Previous, name)
 		switch {
 		case prev != nil && prev.State == state:
@@ -113,6 +113,18 @@ func (in Input) observers(members []string) []string {
 		}
 	}
 	return out
+}
+
+// fencedReport reports whether the node can no longer run group workloads: its agent says, in a
+// Lease that has not run out, that it failed its node, or its Lease ran out (an agent fails its
+// node before its Lease runs out, by its renew deadline). A node without a Lease is not known
+// to be fenced.
+func (in Input) fencedReport(name string) bool {
+	l, ok := in.Leases[name]
+	if !ok {
+		return false
+	}
+	return !in.fresh(l) || (l.ViewErr == nil && l.View.Fenced)
 }
 
 func (in Input) fresh(l Lease) bool {

@@ -251,3 +251,21 @@ func FuzzParseView(f *testing.F) {
 		}
 	})
 }
+
+func TestFencedReport(t *testing.T) {
+	fencedView := lease(0)
+	fencedView.View.Fenced = true
+	in := Input{Now: t0, Members: []string{"a", "b", "c", "d", "e"}, RenewInterval: time.Second, Leases: map[string]Lease{
+		"a": lease(0, "b"),              // renewing
+		"b": fencedView,                 // its agent failed it
+		"c": lease(11*time.Second, "a"), // Lease ran out: its agent failed it by its renew deadline
+		"d": lease(3*time.Second, "a"),  // unheard and two renewals missed, Lease still running
+	}}
+	got, _ := Compute(in)
+	want := map[string]bool{"a": false, "b": true, "c": true, "d": false, "e": false}
+	for _, n := range got {
+		if n.Fenced != want[n.Name] {
+			t.Errorf("%s (%s): fenced %v, want %v", n.Name, n.State, n.Fenced, want[n.Name])
+		}
+	}
+}

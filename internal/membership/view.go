@@ -28,6 +28,9 @@ type View struct {
 	// Addresses are the agent's own addresses on the heartbeat networks, by network name: where
 	// its peers send it heartbeats.
 	Addresses map[string]string `json:"addresses,omitempty"`
+	// Fenced is true while the agent has failed its node: it stopped the node's group workloads
+	// because its side of a partition has no quorum.
+	Fenced bool `json:"fenced,omitempty"`
 }
 
 // Hears reports the networks on which the view's agent hears peer.
@@ -38,7 +41,7 @@ func (v View) Hears(peer string) []string {
 // Encode returns the view as the annotation's JSON, with its networks sorted, so that equal
 // views encode equally.
 func (v View) Encode() string {
-	c := View{Incarnation: v.Incarnation, Joined: v.Joined, Addresses: v.Addresses}
+	c := View{Incarnation: v.Incarnation, Joined: v.Joined, Addresses: v.Addresses, Fenced: v.Fenced}
 	for peer, networks := range v.Peers {
 		if len(networks) == 0 {
 			continue

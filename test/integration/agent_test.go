@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -22,6 +25,7 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/agent"
+	"github.com/wolfpack-ha/wolfpack/internal/fence"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
@@ -90,14 +94,20 @@ func TestAgentsHeartbeatIntoMembership(t *testing.T) {
 // startAgent runs one node agent's membership in-process until the test ends or stop is called.
 func startAgent(t *testing.T, node, cluster string, addrs map[string]netip.Addr) (stop func()) {
 	t.Helper()
+	return startAgentWith(t, node, cluster, addrs, k8sClient, nil)
+}
+
+// startAgentWith is startAgent with the agent's client and fencer given.
+func startAgentWith(t *testing.T, node, cluster string, addrs map[string]netip.Addr, c client.Client, fencer fence.Fencer) (stop func()) {
+	t.Helper()
 	cs := kubernetes.NewForConfigOrDie(env.Config)
 	b := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
 	ctx, cancel := context.WithCancel(context.Background())
 	b.StartRecordingToSink(ctx.Done())
 	m := &agent.Membership{
-		Client: k8sClient, APIReader: k8sClient, Recorder: b.NewRecorder(scheme, "wolfpack-node-agent"), Clock: clock.RealClock{},
+		Client: c, APIReader: c, Recorder: b.NewRecorder(scheme, "wolfpack-node-agent"), Clock: clock.RealClock{},
 		Node: node, Cluster: cluster, LeaseNamespace: testenv.LeaseNamespace, Addresses: addrs,
-		HostAddrs: func() ([]netip.Addr, error) { return nil, nil },
+		HostAddrs: func() ([]netip.Addr, error) { return nil, nil }, Fencer: fencer,
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Start(ctx) }()
@@ -114,6 +124,89 @@ func startAgent(t *testing.T, node, cluster string, addrs map[string]netip.Addr)
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// TestAgentFailsItsNodeWhenTheAPIIsGone cuts one real agent off the API server: it cannot renew
+// its Lease, so it fails its node (its fence action runs) within the renew deadline, before the
+// manager sees the Lease run out and marks the node Down; when the API is back, it rejoins.
+func TestAgentFailsItsNodeWhenTheAPIIsGone(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	port := freeUDPPort(t, "127.0.0.51")
+	a, b := ns+"-a", ns+"-b"
+	labels := map[string]string{wp.ClusterLabel: ns}
+	for _, n := range []string{a, b} {
+		must(t, createNode(ctx, n, labels))
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: "key-" + ns},
+		Data: map[string][]byte{"key": []byte(strings.Repeat("k", 32))}}
+	must(t, k8sClient.Create(ctx, secret))
+	qd := validQuorumDisk(ns)
+	qd.Spec.NodeSelector = labels
+	qd.Spec.KeySecretRef = wp.SecretKeyReference{Namespace: testenv.LeaseNamespace, Name: secret.Name, Key: "key"}
+	const leaseDuration = 3 * time.Second // renew deadline 2 s
+	qd.Spec.LeaseDuration = &metav1.Duration{Duration: leaseDuration}
+	qd.Spec.Heartbeat = wp.HeartbeatSpec{Port: ptr.To(int32(port)), Interval: &metav1.Duration{Duration: 200 * time.Millisecond},
+		Threshold: ptr.To[int32](4), Networks: []wp.HeartbeatNetwork{{Name: "public", CIDR: "127.0.0.0/24", Role: wp.PublicNetwork}}}
+	must(t, k8sClient.Create(ctx, qd))
+	startManager(t)
+
+	fenceA, fenceB := fence.NewNone(nil), fence.NewNone(nil)
+	outage := &cuttable{}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { outage.rt = rt; return outage }
+	clientB, err := client.New(cfg, client.Options{Scheme: scheme})
+	must(t, err)
+	startAgentWith(t, a, ns, map[string]netip.Addr{"public": netip.MustParseAddr("127.0.0.51")}, k8sClient, fenceA)
+	startAgentWith(t, b, ns, map[string]netip.Addr{"public": netip.MustParseAddr("127.0.0.52")}, clientB, fenceB)
+	f := &fixture{cluster: ns}
+	f.waitNodes(t, map[string]wp.NodeState{a: wp.NodeUp, b: wp.NodeUp})
+
+	cut := time.Now()
+	outage.cut.Store(true)
+	var fencedAfter time.Duration
+	eventually(t, "node b Down", func() error {
+		if fencedAfter == 0 && fenceB.Fences() > 0 {
+			fencedAfter = time.Since(cut)
+		}
+		qd := &wp.QuorumDisk{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Name: ns}, qd); err != nil {
+			return err
+		}
+		for _, n := range qd.Status.Nodes {
+			if n.Name == b && n.State == wp.NodeDown {
+				if fenceB.Fences() == 0 {
+					t.Fatalf("the manager has node b Down (%s) %s after the outage began, and its agent has not failed it yet", n.Message, time.Since(cut))
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("nodes %+v", qd.Status.Nodes)
+	})
+	down := time.Since(cut)
+	t.Logf("API cut off from b's agent: it failed its node after %s (renew deadline %s); the manager had b Down after %s (lease %s)",
+		fencedAfter.Round(time.Millisecond), agent.RenewDeadline(leaseDuration), down.Round(time.Millisecond), leaseDuration)
+	if fenceA.Fences() != 0 {
+		t.Errorf("node a, which kept the API, fenced itself %d times", fenceA.Fences())
+	}
+
+	outage.cut.Store(false)
+	f.waitNodes(t, map[string]wp.NodeState{b: wp.NodeUp})
+	f.expectClusterEvent(t, wp.RejoinedReason, "node "+b+" has its Lease and quorum again")
+}
+
+// cuttable is an HTTP transport that fails every request while cut, as an unreachable API
+// server would.
+type cuttable struct {
+	rt  http.RoundTripper
+	cut atomic.Bool
+}
+
+func (c *cuttable) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c.cut.Load() {
+		return nil, fmt.Errorf("simulated API outage: %s %s", r.Method, r.URL.Path)
+	}
+	return c.rt.RoundTrip(r)
 }
 
 func freeUDPPort(t *testing.T, ip string) int {
