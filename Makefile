@@ -104,3 +104,8 @@ $(GOLANGCI_LINT): $(TOOLS_MOD)
 bench: envtest-binaries ## Bring 100 groups of 5 resources online with envtest, then move them all.
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
 		$(GO) test -run '^$$' -bench BenchmarkHundredGroups -benchtime 1x -timeout 30m ./test/integration/
+
+.PHONY: bench-agent
+bench-agent: envtest-binaries ## Measure the node-agent process's CPU and resident memory with 2 and 16 peers at the default heartbeat rate (envtest).
+	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
+		$(GO) test ./test/agentbench/ -run '^$$' -bench . -benchtime 1x -timeout 30m -v
