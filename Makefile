@@ -40,6 +40,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs into config/crd/bases, the manager
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) rbac:roleName=wolfpack-node-agent paths="./cmd/node-agent/..." output:rbac:artifacts:config=config/agent
 	$(GO) run ./hack/crdtrim config/crd/bases/wolfpack.dev_resources.yaml spec.workload.template spec.service.ports
+	hack/helm.sh sync-crds
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.
