@@ -90,6 +90,9 @@ func (a addressFlag) Set(v string) error {
 	if err != nil {
 		return fmt.Errorf("address of network %q: %w", network, err)
 	}
+	if prev, ok := a[network]; ok {
+		return fmt.Errorf("network %q given twice (%s and %s)", network, prev, addr)
+	}
 	a[network] = addr
 	return nil
 }

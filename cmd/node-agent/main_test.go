@@ -238,6 +238,8 @@ func TestParseFlags(t *testing.T) {
 			wantErr: `want network=ip, got "=10.0.0.1"`},
 		{name: "bad address names its network", args: []string{"--node-name=n1", "--heartbeat-address=private=10.0.0.1",
 			"--heartbeat-address=public=10.0.0.256"}, wantErr: `address of network "public"`},
+		{name: "a network given twice", args: []string{"--node-name=n1", "--heartbeat-address=private=10.0.0.1",
+			"--heartbeat-address=private=10.0.0.2"}, wantErr: `network "private" given twice (10.0.0.1 and 10.0.0.2)`},
 		{name: "empty address names its network", args: []string{"--node-name=n1", "--heartbeat-address=private="},
 			wantErr: `address of network "private"`},
 		{name: "no concurrency", args: []string{"--node-name=n1", "--concurrency=0"},

@@ -56,6 +56,8 @@ type Membership struct {
 	incarnation uint64
 	started     time.Time
 	lease       *coordinationv1.Lease
+	// privateLost are the peers last reported as heard on public networks only.
+	privateLost map[string]bool
 	fencer      fence.Fencer
 	// lastRenewed is when the last successful renewal of the Lease began; fenced is true while
 	// the agent has failed its node.
@@ -280,8 +282,11 @@ func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpack
 		private[n.Name] = n.Private
 	}
 	renewEvery := membership.RenewInterval(leaseDuration, detection)
+	// These heartbeats have heard nothing yet: the view means something once they have listened
+	// for a whole detection period.
+	listening := m.Clock.Now()
 	for {
-		joined := m.Clock.Since(m.started) >= detection
+		joined := m.Clock.Since(listening) >= detection
 		reachable := t.Reachable()
 		m.decide(ctx, joined, reachable, leaseDuration)
 		view := membership.View{Incarnation: m.incarnation, Joined: joined, Peers: reachable,
@@ -472,14 +477,22 @@ func (m *Membership) record(qd *wolfpackv1alpha1.QuorumDisk, c heartbeat.Change,
 	anyPrivate := func(networks []string) bool {
 		return slices.ContainsFunc(networks, func(n string) bool { return private[n] })
 	}
+	if m.privateLost == nil {
+		m.privateLost = map[string]bool{}
+	}
 	switch {
 	case len(c.After) == 0 && len(c.Before) > 0:
+		delete(m.privateLost, c.Peer)
 		m.Recorder.Eventf(qd, nil, corev1.EventTypeWarning, wolfpackv1alpha1.HeartbeatLostReason, "Heartbeat",
 			"node %s no longer hears %s on any network (was on %v)", m.Node, c.Peer, c.Before)
 	case anyPrivate(c.Before) && !anyPrivate(c.After) && len(c.After) > 0:
+		m.privateLost[c.Peer] = true
 		m.Recorder.Eventf(qd, nil, corev1.EventTypeWarning, wolfpackv1alpha1.PrivateNetworkLostReason, "Heartbeat",
 			"node %s no longer hears %s on a private network; heartbeats continue on %v", m.Node, c.Peer, c.After)
-	case !anyPrivate(c.Before) && anyPrivate(c.After) && len(c.Before) > 0:
+	case anyPrivate(c.After) && m.privateLost[c.Peer]:
+		// Only after a loss: a peer first found on a public network and then on a private one,
+		// as happens when heartbeats start, lost nothing.
+		delete(m.privateLost, c.Peer)
 		m.Recorder.Eventf(qd, nil, corev1.EventTypeNormal, wolfpackv1alpha1.PrivateNetworkRestoredReason, "Heartbeat",
 			"node %s hears %s on a private network again (%v)", m.Node, c.Peer, c.After)
 	}

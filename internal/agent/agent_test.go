@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,34 +15,37 @@ import (
 
 func TestRecordNetworkChanges(t *testing.T) {
 	private := map[string]bool{"private": true, "public": false}
+	type change struct{ before, after []string }
 	cases := []struct {
-		name          string
-		before, after []string
-		want          string // the Event, or "" for none
+		name    string
+		changes []change
+		want    []string // the Events, in order
 	}{
-		{"private lost, public still heard", []string{"private", "public"}, []string{"public"},
-			"Warning PrivateNetworkLost node a no longer hears b on a private network; heartbeats continue on [public]"},
-		{"private back", []string{"public"}, []string{"private", "public"},
-			"Normal PrivateNetworkRestored node a hears b on a private network again ([private public])"},
-		{"everything lost", []string{"public"}, nil,
-			"Warning HeartbeatLost node a no longer hears b on any network (was on [public])"},
-		{"first heard", nil, []string{"private", "public"}, ""},
-		{"public lost, private still heard", []string{"private", "public"}, []string{"private"}, ""},
+		{"private lost, public still heard", []change{{[]string{"private", "public"}, []string{"public"}}},
+			[]string{"Warning PrivateNetworkLost node a no longer hears b on a private network; heartbeats continue on [public]"}},
+		{"private lost, then back", []change{{[]string{"private", "public"}, []string{"public"}}, {[]string{"public"}, []string{"private", "public"}}},
+			[]string{"Warning PrivateNetworkLost node a no longer hears b on a private network; heartbeats continue on [public]",
+				"Normal PrivateNetworkRestored node a hears b on a private network again ([private public])"}},
+		{"first found on public, then on private: nothing was lost", []change{{nil, []string{"public"}}, {[]string{"public"}, []string{"private", "public"}}}, nil},
+		{"everything lost", []change{{[]string{"public"}, nil}},
+			[]string{"Warning HeartbeatLost node a no longer hears b on any network (was on [public])"}},
+		{"first heard", []change{{nil, []string{"private", "public"}}}, nil},
+		{"public lost, private still heard", []change{{[]string{"private", "public"}, []string{"private"}}}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := events.NewFakeRecorder(1)
+			rec := events.NewFakeRecorder(10)
 			m := &Membership{Node: "a", Recorder: rec}
-			m.record(&wp.QuorumDisk{}, heartbeat.Change{Peer: "b", Before: tc.before, After: tc.after, At: time.Now()}, private)
-			select {
-			case got := <-rec.Events:
-				if got != tc.want {
-					t.Errorf("Event %q, want %q", got, tc.want)
-				}
-			default:
-				if tc.want != "" {
-					t.Errorf("no Event, want %q", tc.want)
-				}
+			for _, c := range tc.changes {
+				m.record(&wp.QuorumDisk{}, heartbeat.Change{Peer: "b", Before: c.before, After: c.after, At: time.Now()}, private)
+			}
+			close(rec.Events)
+			var got []string
+			for e := range rec.Events {
+				got = append(got, e)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Events %q, want %q", got, tc.want)
 			}
 		})
 	}
