@@ -85,7 +85,7 @@ func (r *QuorumDiskReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 // observe gathers the members, their agents' Leases and the paused nodes.
 func (r *QuorumDiskReconciler) observe(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk, now time.Time) (membership.Input, error) {
 	var nodes corev1.NodeList
-	if err := r.List(ctx, &nodes, client.MatchingLabelsSelector{Selector: clusterSelector(qd)}); err != nil {
+	if err := r.List(ctx, &nodes, client.MatchingLabelsSelector{Selector: membership.Selector(qd)}); err != nil {
 		return membership.Input{}, err
 	}
 	var leases coordinationv1.LeaseList

@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -309,14 +308,6 @@ func unknownNodes(members []failover.Node, preferred []string, possible [][]stri
 		}
 	}
 	return unknown
-}
-
-// clusterSelector selects a cluster's member nodes.
-func clusterSelector(qd *wolfpackv1alpha1.QuorumDisk) labels.Selector {
-	if len(qd.Spec.NodeSelector) > 0 {
-		return labels.SelectorFromSet(qd.Spec.NodeSelector)
-	}
-	return labels.SelectorFromSet(labels.Set{wolfpackv1alpha1.ClusterLabel: qd.Name})
 }
 
 func inProgress(op *wolfpackv1alpha1.GroupOperation) bool {

@@ -9,10 +9,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/membership"
+	"github.com/wolfpack-ha/wolfpack/internal/resourcetype"
 )
 
 // cluster returns the QuorumDisk of --cluster, or the only one there is.
@@ -163,17 +164,9 @@ func ofGroup(resources []wolfpackv1alpha1.Resource, namespace, name string) []wo
 	return out
 }
 
-// selector selects the cluster's member Nodes: spec.nodeSelector, or the cluster label.
-func selector(qd *wolfpackv1alpha1.QuorumDisk) labels.Selector {
-	if len(qd.Spec.NodeSelector) > 0 {
-		return labels.SelectorFromSet(qd.Spec.NodeSelector)
-	}
-	return labels.SelectorFromSet(labels.Set{wolfpackv1alpha1.ClusterLabel: qd.Name})
-}
-
 // selectorString is the node selector as kubectl's -l takes it.
 func selectorString(qd *wolfpackv1alpha1.QuorumDisk) string {
-	return selector(qd).String()
+	return membership.Selector(qd).String()
 }
 
 // members are the cluster's nodes: those its membership lists and those its node selector
@@ -184,7 +177,7 @@ func members(ctx context.Context, c client.Client, qd *wolfpackv1alpha1.QuorumDi
 		out = append(out, n.Name)
 	}
 	var nodes corev1.NodeList
-	if err := c.List(ctx, &nodes, client.MatchingLabelsSelector{Selector: selector(qd)}); err == nil {
+	if err := c.List(ctx, &nodes, client.MatchingLabelsSelector{Selector: membership.Selector(qd)}); err == nil {
 		for _, n := range nodes.Items {
 			out = append(out, n.Name)
 		}
@@ -218,23 +211,12 @@ func paused(qd *wolfpackv1alpha1.QuorumDisk, node string) (wolfpackv1alpha1.Paus
 	return wolfpackv1alpha1.PausedNode{}, false
 }
 
-// resourceType names the type of r.
+// resourceType names the type of r, with the kind of a workloadRef.
 func resourceType(r *wolfpackv1alpha1.Resource) string {
-	switch {
-	case r.Spec.Workload != nil && r.Spec.Workload.WorkloadRef != nil:
-		return "workload(" + string(r.Spec.Workload.WorkloadRef.Kind) + ")"
-	case r.Spec.Workload != nil:
-		return "workload"
-	case r.Spec.Volume != nil:
-		return "volume"
-	case r.Spec.Service != nil:
-		return "service"
-	case r.Spec.IPAddress != nil:
-		return "ipAddress"
-	case r.Spec.Custom != nil:
-		return "custom"
+	if w := r.Spec.Workload; w != nil && w.WorkloadRef != nil {
+		return "workload(" + string(w.WorkloadRef.Kind) + ")"
 	}
-	return "unknown"
+	return resourcetype.Type(r)
 }
 
 func dependsOn(r *wolfpackv1alpha1.Resource) []string {

@@ -214,7 +214,7 @@ func (v *validation) nodes(ctx context.Context) Check {
 	r := &result{name: "nodes"}
 	sel := selectorString(v.qd)
 	var nodes corev1.NodeList
-	if err := v.c.List(ctx, &nodes, client.MatchingLabelsSelector{Selector: selector(v.qd)}); err != nil {
+	if err := v.c.List(ctx, &nodes, client.MatchingLabelsSelector{Selector: membership.Selector(v.qd)}); err != nil {
 		for _, n := range v.qd.Status.Nodes {
 			v.members = append(v.members, n.Name)
 		}

@@ -1,0 +1,16 @@
+package membership
+
+import (
+	"k8s.io/apimachinery/pkg/labels"
+
+	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+)
+
+// Selector selects a cluster's member Nodes: spec.nodeSelector, or else the nodes labelled
+// wolfpack.dev/cluster=<the QuorumDisk's name>.
+func Selector(qd *wolfpackv1alpha1.QuorumDisk) labels.Selector {
+	if len(qd.Spec.NodeSelector) > 0 {
+		return labels.SelectorFromSet(qd.Spec.NodeSelector)
+	}
+	return labels.SelectorFromSet(labels.Set{wolfpackv1alpha1.ClusterLabel: qd.Name})
+}
