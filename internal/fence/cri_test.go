@@ -3,7 +3,6 @@ package fence
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -20,6 +18,7 @@ import (
 	crifake "k8s.io/cri-client/pkg/fake"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/critest"
 )
 
 // fakeRuntime is cri-client's fake CRI runtime, recording the StopContainer requests it serves.
@@ -62,22 +61,8 @@ func (r *fakeRuntime) stopTimeouts() []int64 {
 // serveFakeCRI serves a fake CRI runtime on the unix socket at path until the test ends.
 func serveFakeCRI(t *testing.T, path string) *fakeRuntime {
 	t.Helper()
-	lis, err := (&net.ListenConfig{}).Listen(context.Background(), "unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rt := &fakeRuntime{RemoteRuntime: crifake.NewFakeRemoteRuntime(), fail: map[string]bool{}, hang: map[string]bool{}}
-	srv := grpc.NewServer()
-	runtimeapi.RegisterRuntimeServiceServer(srv, rt)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-served
-	})
+	critest.Serve(t, path, rt)
 	return rt
 }
 

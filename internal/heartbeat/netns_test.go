@@ -1,18 +1,14 @@
 package heartbeat
 
 import (
-	"errors"
-	"net"
 	"net/netip"
-	"os"
-	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+
+	"github.com/wolfpack-ha/wolfpack/internal/netnstest"
 )
 
 // TestNamespaces runs two transports in two network namespaces joined by two veth pairs, a
@@ -23,11 +19,9 @@ import (
 // The namespaces have no name: the kernel frees them, with the veth pairs, once their handles
 // are closed or this process ends.
 func TestNamespaces(t *testing.T) {
-	if uid := os.Geteuid(); uid != 0 {
-		t.Skipf("skipping: network namespaces need root (CAP_SYS_ADMIN and CAP_NET_ADMIN); running as uid %d", uid)
-	}
-	nsA, nsB := newNS(t), newNS(t)
-	hA, hB := newHandle(t, nsA), newHandle(t, nsB)
+	netnstest.SkipUnlessRoot(t)
+	nsA, nsB := netnstest.NewNS(t), netnstest.NewNS(t)
+	hA, hB := netnstest.Handle(t, nsA), netnstest.Handle(t, nsB)
 	links := map[string]netlink.Link{} // network -> a's end
 	for _, l := range []struct {
 		network, a, b string
@@ -36,13 +30,9 @@ func TestNamespaces(t *testing.T) {
 		{"private", "wpp-a", "wpp-b", "192.0.2.1/24", "192.0.2.2/24"},
 		{"public", "wpq-a", "wpq-b", "198.51.100.1/24", "198.51.100.2/24"},
 	} {
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: l.a}, PeerName: l.b, PeerNamespace: netlink.NsFd(nsB)}
-		if err := hA.LinkAdd(veth); err != nil {
-			skipIfPermission(t, err, "creating a veth pair")
-			t.Fatalf("creating the veth pair %s-%s: %v", l.a, l.b, err)
-		}
-		links[l.network] = setUp(t, hA, l.a, l.addrA)
-		setUp(t, hB, l.b, l.addrB)
+		netnstest.Veth(t, hA, l.a, l.b, nsB)
+		links[l.network] = netnstest.SetUp(t, hA, l.a, l.addrA)
+		netnstest.SetUp(t, hB, l.b, l.addrB)
 	}
 
 	nodeA := node{"a", netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.1")}
@@ -105,69 +95,4 @@ func TestNamespaces(t *testing.T) {
 		}
 	}
 	t.Logf("both heard on both networks %v after the links came back", time.Since(restored).Round(time.Millisecond))
-}
-
-// newNS makes a network namespace and closes its handle when the test ends.
-func newNS(t *testing.T) netns.NsHandle {
-	t.Helper()
-	var ns netns.NsHandle
-	err := onThread(func() error {
-		var err error
-		ns, err = netns.New() // moves the thread, which ends with onThread's goroutine
-		return err
-	})
-	if err != nil {
-		skipIfPermission(t, err, "creating a network namespace")
-		t.Fatalf("creating a network namespace: %v", err)
-	}
-	t.Cleanup(func() { _ = ns.Close() })
-	return ns
-}
-
-// newHandle returns a netlink handle in ns, closed when the test ends.
-func newHandle(t *testing.T, ns netns.NsHandle) *netlink.Handle {
-	t.Helper()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatalf("netlink handle in %s: %v", ns, err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
-
-// setUp gives the interface called name the address addr, brings it up and returns it.
-func setUp(t *testing.T, h *netlink.Handle, name, addr string) netlink.Link {
-	t.Helper()
-	l, err := h.LinkByName(name)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	p := netip.MustParsePrefix(addr)
-	ipnet := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-	if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipnet}); err != nil {
-		t.Fatalf("adding %s to %s: %v", addr, name, err)
-	}
-	if err := h.LinkSetUp(l); err != nil {
-		t.Fatalf("bringing %s up: %v", name, err)
-	}
-	return l
-}
-
-// skipIfPermission skips the test when err says that this process lacks the privilege.
-func skipIfPermission(t *testing.T, err error, doing string) {
-	t.Helper()
-	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-		t.Skipf("skipping: %s is not permitted here (no CAP_SYS_ADMIN/CAP_NET_ADMIN?): %v", doing, err)
-	}
-}
-
-// onThread runs f in a goroutine locked to an OS thread that it never unlocks, so that the
-// runtime ends the thread with the goroutine, whatever f did to the thread's namespace.
-func onThread(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		errc <- f()
-	}()
-	return <-errc
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +15,8 @@ import (
 	"github.com/mdlayher/ethernet"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/wolfpack-ha/wolfpack/internal/netnstest"
 )
 
 // wait bounds every wait of these tests: long enough for a loaded 2-core machine.
@@ -39,88 +39,19 @@ type testNet struct {
 // process ends, even when it crashes.
 func newTestNet(t *testing.T) *testNet {
 	t.Helper()
-	if uid := os.Geteuid(); uid != 0 {
-		t.Skipf("skipping: network namespaces need root (CAP_SYS_ADMIN and CAP_NET_ADMIN); running as uid %d", uid)
-	}
-	n := &testNet{owner: newNS(t), peer: newNS(t)}
-	n.hOwner, n.hPeer = newHandle(t, n.owner), newHandle(t, n.peer)
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "wpa"}, PeerName: "wpb", PeerNamespace: netlink.NsFd(n.peer)}
-	if err := n.hOwner.LinkAdd(veth); err != nil {
-		skipIfPermission(t, err, "creating a veth pair")
-		t.Fatalf("creating a veth pair: %v", err)
-	}
-	n.wpa = setUp(t, n.hOwner, "wpa", "192.0.2.1/24")
-	setUp(t, n.hPeer, "wpb", "192.0.2.2/24")
+	netnstest.SkipUnlessRoot(t)
+	n := &testNet{owner: netnstest.NewNS(t), peer: netnstest.NewNS(t)}
+	n.hOwner, n.hPeer = netnstest.Handle(t, n.owner), netnstest.Handle(t, n.peer)
+	netnstest.Veth(t, n.hOwner, "wpa", "wpb", n.peer)
+	n.wpa = netnstest.SetUp(t, n.hOwner, "wpa", "192.0.2.1/24")
+	netnstest.SetUp(t, n.hPeer, "wpb", "192.0.2.2/24")
 	n.mac = n.wpa.Attrs().HardwareAddr
 	return n
 }
 
-// newNS makes a network namespace and closes its handle when the test ends.
-func newNS(t *testing.T) netns.NsHandle {
-	t.Helper()
-	var ns netns.NsHandle
-	err := onThread(func() error {
-		var err error
-		ns, err = netns.New() // moves the thread, which ends with onThread's goroutine
-		return err
-	})
-	if err != nil {
-		skipIfPermission(t, err, "creating a network namespace")
-		t.Fatalf("creating a network namespace: %v", err)
-	}
-	t.Cleanup(func() { _ = ns.Close() })
-	return ns
-}
-
-// newHandle returns a netlink handle in ns, closed when the test ends.
-func newHandle(t *testing.T, ns netns.NsHandle) *netlink.Handle {
-	t.Helper()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatalf("netlink handle in %s: %v", ns, err)
-	}
-	t.Cleanup(h.Close)
-	return h
-}
-
-// setUp gives the interface called name the address addr, brings it up and returns it.
-func setUp(t *testing.T, h *netlink.Handle, name, addr string) netlink.Link {
-	t.Helper()
-	l, err := h.LinkByName(name)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	if err := h.AddrAdd(l, toNetlink(netip.MustParsePrefix(addr))); err != nil {
-		t.Fatalf("adding %s to %s: %v", addr, name, err)
-	}
-	if err := h.LinkSetUp(l); err != nil {
-		t.Fatalf("bringing %s up: %v", name, err)
-	}
-	return l
-}
-
-// skipIfPermission skips the test when err says that this process lacks the privilege.
-func skipIfPermission(t *testing.T, err error, doing string) {
-	t.Helper()
-	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-		t.Skipf("skipping: %s is not permitted here (no CAP_SYS_ADMIN/CAP_NET_ADMIN?): %v", doing, err)
-	}
-}
-
-// onThread runs f in a goroutine locked to an OS thread that it never unlocks, so that the
-// runtime ends the thread with the goroutine, whatever f did to the thread's namespace.
-func onThread(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		errc <- f()
-	}()
-	return <-errc
-}
-
 // in runs f in the network namespace ns.
 func in(ns netns.NsHandle, f func() error) error {
-	return onThread(func() error {
+	return netnstest.OnThread(func() error {
 		if err := netns.Set(ns); err != nil {
 			return err
 		}

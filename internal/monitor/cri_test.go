@@ -3,7 +3,6 @@ package monitor
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,12 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	crifake "k8s.io/cri-client/pkg/fake"
 	utilexec "k8s.io/utils/exec"
+
+	"github.com/wolfpack-ha/wolfpack/internal/critest"
 )
 
 // recordingRuntime is cri-client's fake CRI runtime, recording the ExecSync requests it serves.
@@ -45,22 +45,8 @@ func (r *recordingRuntime) last() *runtimeapi.ExecSyncRequest {
 // serveFakeCRI serves a fake CRI runtime on the unix socket at path until the test ends.
 func serveFakeCRI(t *testing.T, path string) *recordingRuntime {
 	t.Helper()
-	lis, err := (&net.ListenConfig{}).Listen(context.Background(), "unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rt := &recordingRuntime{RemoteRuntime: crifake.NewFakeRemoteRuntime()}
-	srv := grpc.NewServer()
-	runtimeapi.RegisterRuntimeServiceServer(srv, rt)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-served
-	})
+	critest.Serve(t, path, rt)
 	return rt
 }
 
