@@ -10,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -47,15 +46,13 @@ func kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
 // TestKustomize builds every base of config/ and applies it, server-side, as `kubectl apply
 // --server-side -k` would, in an order that works on an empty cluster: the CRDs, the manager
 // (with the Namespace), the RBAC, the agent, everything again through config/default (a no-op
-// by then), then the samples. It first deletes the CRDs that testenv installed, so that
-// config/crd creates them.
+// by then), then the samples, on an API server that has none of them yet.
 func TestKustomize(t *testing.T) {
 	ctx := t.Context()
 	c, err := client.New(kustomizeEnv.Config, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deleteCRDs(t, c)
 
 	bases := map[string][]*unstructured.Unstructured{}
 	var applied []*unstructured.Unstructured
@@ -154,32 +151,6 @@ func admitPod(t *testing.T, c client.Client, workload *unstructured.Unstructured
 		return fmt.Errorf("a pod of %s is refused: %w", id(workload), err)
 	}
 	return nil
-}
-
-// deleteCRDs deletes the CRDs that testenv installed and waits until they are gone.
-func deleteCRDs(t *testing.T, c client.Client) {
-	t.Helper()
-	crds := kustomize(t, "config/crd")
-	for _, crd := range crds {
-		if err := c.Delete(t.Context(), crd.DeepCopy()); err != nil && !apierrors.IsNotFound(err) {
-			t.Fatalf("deleting %s: %v", id(crd), err)
-		}
-	}
-	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		for _, crd := range crds {
-			err := c.Get(ctx, client.ObjectKeyFromObject(crd), crd.DeepCopy())
-			if err == nil {
-				return false, nil
-			}
-			if !apierrors.IsNotFound(err) {
-				return false, err
-			}
-		}
-		return true, nil
-	})
-	if err != nil {
-		t.Fatalf("the CRDs that testenv installed are still there: %v", err)
-	}
 }
 
 // waitEstablished waits until the API server serves the CRDs.

@@ -3,10 +3,9 @@
 // kube-apiserver) and the kustomize bases in config/ (built with kustomize's own library and
 // applied to a real kube-apiserver).
 //
-// Two API servers run, from the same binaries (KUBEBUILDER_ASSETS, see hack/k8s-binaries.sh):
-// the chart is installed on a bare one, so that the chart's own CRDs are the ones created;
-// the kustomize bases go to the one testenv.Start gives every integration test, whose CRDs from
-// config/crd/bases the kustomize test deletes first, so that config/crd creates them again.
+// Two bare API servers run (no CRDs installed), from the same binaries (KUBEBUILDER_ASSETS, see
+// hack/k8s-binaries.sh): the chart is installed on one, the kustomize bases applied to the other,
+// so that each creates its own CRDs and namespace, under the same cluster-wide names.
 // Nothing runs pods there (no kubelet, scheduler or controllers): the tests show that every
 // object is accepted, not that it runs.
 package deploy
@@ -54,8 +53,8 @@ var (
 	// helmHome keeps Helm's cache, configuration and data out of the user's home.
 	helmHome string
 
-	// kustomizeEnv is testenv's API server, for the kustomize bases.
-	kustomizeEnv *testenv.Env
+	// kustomizeEnv is a bare API server, for the kustomize bases.
+	kustomizeEnv *envtest.Environment
 	// warnings are the API server's warnings to kustomizeEnv's clients.
 	warnings = &warningRecorder{}
 
@@ -87,8 +86,13 @@ func run(m *testing.M) int {
 	// The two API servers start side by side.
 	var wg sync.WaitGroup
 	var kustomizeErr, helmErr error
-	wg.Go(func() { kustomizeEnv, kustomizeErr = testenv.Start() })
-	wg.Go(func() { helmErr = startBare(tmp) })
+	wg.Go(func() { kustomizeEnv, kustomizeErr = startBare() })
+	wg.Go(func() {
+		if helmEnv, helmErr = startBare(); helmErr == nil {
+			helmKubeconfig = filepath.Join(tmp, "kubeconfig")
+			helmErr = os.WriteFile(helmKubeconfig, helmEnv.KubeConfig, 0o600)
+		}
+	})
 	wg.Wait()
 	defer func() {
 		if kustomizeEnv != nil {
@@ -117,19 +121,17 @@ func buildHelm(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// startBare starts helmEnv and writes its kubeconfig into dir.
-func startBare(dir string) error {
+// startBare starts an API server without CRDs.
+func startBare() (*envtest.Environment, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
-		return errors.New("KUBEBUILDER_ASSETS is not set: run `make test-deploy`, which builds etcd and kube-apiserver")
+		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run `make test-deploy`, which builds etcd and kube-apiserver")
 	}
-	helmEnv = &envtest.Environment{BinaryAssetsDirectory: assets}
-	if _, err := helmEnv.Start(); err != nil {
-		helmEnv = nil
-		return fmt.Errorf("starting the API server for the chart: %w", err)
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	if _, err := env.Start(); err != nil {
+		return nil, fmt.Errorf("starting an API server: %w", err)
 	}
-	helmKubeconfig = filepath.Join(dir, "kubeconfig")
-	return os.WriteFile(helmKubeconfig, helmEnv.KubeConfig, 0o600)
+	return env, nil
 }
 
 // warningRecorder keeps the API server's warnings.
