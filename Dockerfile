@@ -11,10 +11,11 @@ COPY controllers/ controllers/
 COPY internal/ internal/
 ARG TARGETOS=linux TARGETARCH=amd64
 RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/manager ./cmd/node-agent
+    go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/manager ./cmd/node-agent ./cmd/kubectl-cluster
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/manager /manager
 COPY --from=build /out/node-agent /node-agent
+COPY --from=build /out/kubectl-cluster /kubectl-cluster
 USER 65532:65532
 ENTRYPOINT ["/manager"]
