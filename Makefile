@@ -63,7 +63,7 @@ build: generate manifests ## Build the binaries into bin/.
 ##@ Test
 
 .PHONY: test
-test: envtest-binaries ## Run unit and envtest integration tests (the API tests verbosely: they print the bad-input table).
+test: envtest-binaries ## Run unit, envtest integration (verbosely: they print the bad-input table) and deploy tests.
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
 		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/integration -e /test/deploy)
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
