@@ -59,8 +59,8 @@ type Membership struct {
 	// privateLost are the peers last reported as heard on public networks only.
 	privateLost map[string]bool
 	fencer      fence.Fencer
-	// lastRenewed is when the last successful renewal of the Lease began; fenced is true while
-	// the agent has failed its node.
+	// lastRenewed is when the last successful renewal of the Lease began (zero before the
+	// first); fenced is true while the agent has failed its node.
 	lastRenewed time.Time
 	fenced      bool
 }
@@ -81,7 +81,10 @@ func (m *Membership) NeedLeaderElection() bool { return false }
 func (m *Membership) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithName("membership")
 	m.started = m.Clock.Now()
-	m.lastRenewed = m.started
+	// No renewal yet: an agent that restarts and cannot renew at once fails its node, since its
+	// previous run may have renewed last just before it stopped, and the manager times the Lease
+	// from that renewal.
+	m.lastRenewed = time.Time{}
 	m.incarnation = uint64(m.started.UnixNano())
 	defer func() {
 		if m.fencer != nil {
@@ -288,7 +291,6 @@ func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpack
 	for {
 		joined := m.Clock.Since(listening) >= detection
 		reachable := t.Reachable()
-		m.decide(ctx, joined, reachable, leaseDuration)
 		view := membership.View{Incarnation: m.incarnation, Joined: joined, Peers: reachable,
 			Addresses: addresses(cfg.Networks), Fenced: m.fenced}
 		t.SetViewDigest(view.Digest())
@@ -307,6 +309,8 @@ func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpack
 				}
 			}
 		}
+		// After the renewal: its outcome counts, and the next one reports the decision.
+		m.decide(ctx, joined, reachable, leaseDuration)
 		if peers, err := m.peers(ctx); err == nil {
 			t.SetPeers(peers)
 		}
