@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -55,6 +56,10 @@ func (r *QuorumDiskReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	old := qd.DeepCopy()
 	now := r.Clock.Now()
 
+	quorumExpiry, err := r.observeQuorum(ctx, qd, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	in, err := r.observe(ctx, qd, now)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -75,7 +80,11 @@ func (r *QuorumDiskReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	for _, n := range nodes {
 		setNodeState(qd.Name, n.Name, n.State)
 	}
-	if next := membership.NextChange(in); !next.IsZero() {
+	next := membership.NextChange(in)
+	if !quorumExpiry.IsZero() && (next.IsZero() || quorumExpiry.Before(next)) {
+		next = quorumExpiry
+	}
+	if !next.IsZero() {
 		// Just past the moment, so that the state has changed when we look.
 		return ctrl.Result{RequeueAfter: next.Sub(now) + 10*time.Millisecond}, nil
 	}
@@ -113,6 +122,36 @@ func (r *QuorumDiskReconciler) observe(ctx context.Context, qd *wolfpackv1alpha1
 		in.Paused[p.Name] = true
 	}
 	return in, nil
+}
+
+// observeQuorum sets the quorum's owner and epoch from the quorum holder's Lease while it is
+// fresh, and the Quorum condition, and says when the Lease runs out unless renewed. The epoch only
+// goes up.
+func (r *QuorumDiskReconciler) observeQuorum(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk, now time.Time) (time.Time, error) {
+	duration := ptr.Deref(qd.Spec.LeaseDuration, metav1.Duration{Duration: 10 * time.Second}).Duration
+	l := &coordinationv1.Lease{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: r.LeaseNamespace, Name: membership.QuorumLeaseName(qd.Name)}, l)
+	if client.IgnoreNotFound(err) != nil {
+		return time.Time{}, err
+	}
+	var expiry time.Time
+	c := metav1.Condition{Type: wolfpackv1alpha1.QuorumCondition, Status: metav1.ConditionFalse,
+		Reason: wolfpackv1alpha1.QuorumLostReason, Message: "no node holds the quorum disk"}
+	qd.Status.Owner = ""
+	if err == nil && l.Spec.HolderIdentity != nil && l.Spec.RenewTime != nil && now.Sub(r.seen(l, duration, now)) <= duration {
+		epoch, perr := strconv.ParseInt(l.Annotations[wolfpackv1alpha1.EpochAnnotation], 10, 64)
+		if perr == nil && epoch >= 0 {
+			qd.Status.Owner, qd.Status.Epoch = *l.Spec.HolderIdentity, max(qd.Status.Epoch, epoch)
+			expiry = r.seen(l, duration, now).Add(duration)
+			c.Status, c.Reason = metav1.ConditionTrue, wolfpackv1alpha1.QuorumHeldReason
+			c.Message = fmt.Sprintf("node %s holds the quorum disk at epoch %d", qd.Status.Owner, epoch)
+		} else {
+			c.Message = fmt.Sprintf("the quorum holder's Lease %s/%s has no epoch %s: %q", l.Namespace, l.Name,
+				wolfpackv1alpha1.EpochAnnotation, l.Annotations[wolfpackv1alpha1.EpochAnnotation])
+		}
+	}
+	meta.SetStatusCondition(&qd.Status.Conditions, c)
+	return expiry, nil
 }
 
 // seen returns when this manager first saw the Lease's current renewal. A Lease seen for the
@@ -176,6 +215,7 @@ func (r *QuorumDiskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&wolfpackv1alpha1.QuorumDisk{}).
 		Watches(&coordinationv1.Lease{}, handler.EnqueueRequestsFromMapFunc(
 			func(_ context.Context, o client.Object) []reconcile.Request {
+				// The agents' Leases and the quorum holder's carry the cluster label.
 				if cluster := o.GetLabels()[wolfpackv1alpha1.ClusterLabel]; cluster != "" && o.GetNamespace() == r.LeaseNamespace {
 					return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: cluster}}}
 				}

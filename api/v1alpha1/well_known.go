@@ -12,7 +12,8 @@ const (
 	// the annotation.
 	MoveToAnnotation = "wolfpack.dev/move-to"
 
-	// EpochAnnotation on a workload's pods carries the group epoch they were started under.
+	// EpochAnnotation on a workload's pods carries the group epoch they were started under; on
+	// the quorum holder's Lease, the quorum disk's epoch.
 	EpochAnnotation = "wolfpack.dev/epoch"
 
 	// EpochEnvVar is the environment variable through which a workload sees its group epoch.

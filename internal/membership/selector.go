@@ -14,3 +14,9 @@ func Selector(qd *wolfpackv1alpha1.QuorumDisk) labels.Selector {
 	}
 	return labels.SelectorFromSet(labels.Set{wolfpackv1alpha1.ClusterLabel: qd.Name})
 }
+
+// QuorumLeaseName names the Lease through which the quorum holder of cluster publishes which
+// node holds the quorum disk, in the agents' namespace.
+func QuorumLeaseName(cluster string) string {
+	return "wolfpack-quorum-" + cluster
+}

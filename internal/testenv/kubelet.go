@@ -54,6 +54,8 @@ type Kubelet struct {
 	// checks are the results of the resources' health checks, by resource name: healthy unless
 	// set.
 	checks map[string]monitor.Result
+	// cut are the pairs of nodes that do not hear each other, "a|b" with a < b.
+	cut map[string]bool
 	// held are "resource@node" whose pods neither start nor stop, as on a wedged runtime.
 	held map[string]bool
 	// started counts the pods that ran, by name: a pod that started twice is a bug.
@@ -65,7 +67,7 @@ type Kubelet struct {
 func StartKubelet(c client.Client, namespace string, nodes ...string) *Kubelet {
 	k := &Kubelet{c: c, namespace: namespace, alive: map[string]bool{}, held: map[string]bool{}, started: map[string]int{},
 		agents: map[string]bool{}, renewed: map[string]time.Time{}, resources: map[string]*agent.Resources{},
-		addresses: map[string]*ipaddr.Fake{}, checks: map[string]monitor.Result{}}
+		addresses: map[string]*ipaddr.Fake{}, checks: map[string]monitor.Result{}, cut: map[string]bool{}}
 	for _, n := range nodes {
 		k.alive[n], k.agents[n] = true, true
 		fake := &ipaddr.Fake{}
@@ -254,17 +256,49 @@ func (k *Kubelet) renew(ctx context.Context) {
 	k.mu.Unlock()
 	for _, n := range due {
 		view := membership.View{Incarnation: 1, Joined: true, Peers: map[string][]string{}}
+		k.mu.Lock()
 		for _, peer := range live {
-			if peer != n {
+			if peer != n && !k.cut[pair(n, peer)] {
 				view.Peers[peer] = []string{"public"}
 			}
 		}
+		k.mu.Unlock()
 		if err := RenewNodeLease(ctx, k.c, n, view); err == nil {
 			k.mu.Lock()
 			k.renewed[n] = time.Now()
 			k.mu.Unlock()
 		}
 	}
+}
+
+// Partition cuts, or with heal restores, the heartbeats between nodes a and b: their agents stop
+// hearing each other, and both go on renewing their Leases.
+func (k *Kubelet) Partition(a, b string, heal bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.cut[pair(a, b)] = !heal
+}
+
+func pair(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return a + "|" + b
+}
+
+// RenewQuorumLease writes the quorum holder's Lease as the holder does: node holds the quorum
+// disk of cluster at epoch.
+func RenewQuorumLease(ctx context.Context, c client.Client, cluster, node string, epoch int64) error {
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: LeaseNamespace, Name: membership.QuorumLeaseName(cluster)}}
+	_, err := controllerutil.CreateOrPatch(ctx, c, l, func() error {
+		l.Labels = map[string]string{wolfpackv1alpha1.ClusterLabel: cluster}
+		l.Annotations = map[string]string{wolfpackv1alpha1.EpochAnnotation: fmt.Sprint(epoch)}
+		l.Spec.HolderIdentity = ptr.To(node)
+		l.Spec.LeaseDurationSeconds = ptr.To[int32](10)
+		l.Spec.RenewTime = ptr.To(metav1.NowMicro())
+		return nil
+	})
+	return err
 }
 
 // RenewNodeLease writes a node agent's Lease as the agent does: named after the node, labelled

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
@@ -166,4 +168,51 @@ func (f *fixture) expectClusterEvent(t *testing.T, reason, note string) {
 		}
 		return fmt.Errorf("no such Event among %d", len(list.Items))
 	})
+}
+
+// TestDiskOnlyPartitionKeepsTheQuorumOwner cuts the heartbeats between the two nodes of a DiskOnly
+// cluster whose quorum disk node b holds: both agents go on renewing their Leases, the manager
+// marks a, the side without the disk, Down, and the group a owned fails over to b, never running
+// on both; when the partition heals, a is Up again.
+func TestDiskOnlyPartitionKeepsTheQuorumOwner(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	startManager(t)
+	f.waitOnline(t, f.a)
+
+	// The quorum holder on b renews its Lease, as the real one will.
+	holderCtx, stopHolder := context.WithCancel(ctx)
+	defer stopHolder()
+	go func() {
+		for holderCtx.Err() == nil {
+			_ = testenv.RenewQuorumLease(holderCtx, k8sClient, f.cluster, f.b, 1)
+			time.Sleep(250 * time.Millisecond)
+		}
+	}()
+	eventually(t, "b holds the quorum", func() error {
+		qd := &wp.QuorumDisk{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Name: f.cluster}, qd); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(qd.Status.Conditions, wp.QuorumCondition); qd.Status.Owner != f.b || qd.Status.Epoch != 1 ||
+			c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("owner %q epoch %d, condition %+v", qd.Status.Owner, qd.Status.Epoch, c)
+		}
+		return nil
+	})
+
+	w := f.watch(t)
+	f.kubelet.Partition(f.a, f.b, false)
+	f.waitNodes(t, map[string]wp.NodeState{f.a: wp.NodeDown, f.b: wp.NodeUp})
+	if n := f.node(t, f.a); !strings.Contains(n.Message, "partitioned from its peers without quorum") {
+		t.Errorf("a Down for %q", n.Message)
+	}
+	g := f.waitOnline(t, f.b)
+	w.check(t)
+	if op := g.Status.Operation; op.Kind != wp.OperationFailover || op.From != f.a {
+		t.Errorf("operation %+v, want a Failover from %s", op, f.a)
+	}
+
+	f.kubelet.Partition(f.a, f.b, true)
+	f.waitNodes(t, map[string]wp.NodeState{f.a: wp.NodeUp, f.b: wp.NodeUp})
 }
