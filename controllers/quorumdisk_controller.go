@@ -138,11 +138,17 @@ func (r *QuorumDiskReconciler) observeQuorum(ctx context.Context, qd *wolfpackv1
 	c := metav1.Condition{Type: wolfpackv1alpha1.QuorumCondition, Status: metav1.ConditionFalse,
 		Reason: wolfpackv1alpha1.QuorumLostReason, Message: "no node holds the quorum disk"}
 	qd.Status.Owner = ""
-	if err == nil && l.Spec.HolderIdentity != nil && l.Spec.RenewTime != nil && now.Sub(r.seen(l, duration, now)) <= duration {
+	var renewed time.Time
+	held := err == nil && l.Spec.HolderIdentity != nil && l.Spec.RenewTime != nil
+	if held {
+		renewed = r.seen(l, duration, now)
+		held = now.Sub(renewed) <= duration
+	}
+	if held {
 		epoch, perr := strconv.ParseInt(l.Annotations[wolfpackv1alpha1.EpochAnnotation], 10, 64)
 		if perr == nil && epoch >= 0 {
 			qd.Status.Owner, qd.Status.Epoch = *l.Spec.HolderIdentity, max(qd.Status.Epoch, epoch)
-			expiry = r.seen(l, duration, now).Add(duration)
+			expiry = renewed.Add(duration)
 			c.Status, c.Reason = metav1.ConditionTrue, wolfpackv1alpha1.QuorumHeldReason
 			c.Message = fmt.Sprintf("node %s holds the quorum disk at epoch %d", qd.Status.Owner, epoch)
 		} else {

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -56,32 +55,6 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
-}
-
-// waitFor polls check until it returns nil or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // TestManagerRuns starts the manager against a real API server and checks what a cluster
 // operator relies on: probes, leader election, metrics that only authorized clients may read,
 // and a clean stop that hands leadership over.
@@ -94,7 +67,7 @@ func TestManagerRuns(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
 	cs := kubernetes.NewForConfigOrDie(env.Config)
 
-	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
+	metricsAddr, probeAddr := testenv.FreeTCPAddr(t), testenv.FreeTCPAddr(t)
 	o, err := parseFlags([]string{
 		"--metrics-bind-address=" + metricsAddr,
 		"--health-probe-bind-address=" + probeAddr,
@@ -108,14 +81,14 @@ func TestManagerRuns(t *testing.T) {
 	go func() { done <- run(ctx, env.Config, o) }()
 	t.Cleanup(cancel)
 
-	waitFor(t, "readiness probe", time.Minute, func() error {
+	testenv.WaitFor(t, "readiness probe", time.Minute, func() error {
 		return expectStatus("http://"+probeAddr+"/readyz", "", http.StatusOK)
 	})
 	if err := expectStatus("http://"+probeAddr+"/healthz", "", http.StatusOK); err != nil {
 		t.Fatal(err)
 	}
 
-	waitFor(t, "leader election Lease", time.Minute, func() error {
+	testenv.WaitFor(t, "leader election Lease", time.Minute, func() error {
 		lease, err := cs.CoordinationV1().Leases("default").Get(ctx, LeaderElectionID, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -127,7 +100,7 @@ func TestManagerRuns(t *testing.T) {
 	})
 
 	metricsURL := "https://" + metricsAddr + "/metrics"
-	waitFor(t, "metrics without a token are refused", time.Minute, func() error {
+	testenv.WaitFor(t, "metrics without a token are refused", time.Minute, func() error {
 		return expectStatus(metricsURL, "", http.StatusUnauthorized)
 	})
 	// Two identities, so that the endpoint's 30 s cache of denials does not delay the allowed one.
@@ -137,7 +110,7 @@ func TestManagerRuns(t *testing.T) {
 	}
 	allowMetrics(t, cs, "scraper")
 	token := serviceAccountToken(t, cs, "scraper")
-	waitFor(t, "metrics with an authorized token", 30*time.Second, func() error {
+	testenv.WaitFor(t, "metrics with an authorized token", 30*time.Second, func() error {
 		body, err := get(metricsURL, token, http.StatusOK)
 		if err != nil {
 			return err

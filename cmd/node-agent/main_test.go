@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -494,11 +493,11 @@ func TestAgentRuns(t *testing.T) {
 	}
 	defer w.Stop()
 
-	probeAddr := freeAddr(t)
+	probeAddr := testenv.FreeTCPAddr(t)
 	a := startAgent(t, f.agentArgs(t, probeAddr))
 
-	waitFor(t, "readiness probe", func() error { return expectOK("http://" + probeAddr + "/readyz") })
-	if err := expectOK("http://" + probeAddr + "/healthz"); err != nil {
+	testenv.WaitFor(t, "readiness probe", patience, func() error { return testenv.GetOK("http://" + probeAddr + "/readyz") })
+	if err := testenv.GetOK("http://" + probeAddr + "/healthz"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -533,7 +532,7 @@ func TestAgentRuns(t *testing.T) {
 	if versions[0].Joined {
 		t.Fatalf("the agent's first view is already joined: %+v", versions[0])
 	}
-	waitFor(t, "the peer hears the agent on both networks", func() error {
+	testenv.WaitFor(t, "the peer hears the agent on both networks", patience, func() error {
 		if got := f.peer.Reachable()[f.node]; !slices.Equal(got, both) {
 			return fmt.Errorf("the peer hears %s on %v", f.node, got)
 		}
@@ -563,7 +562,7 @@ func TestAgentRuns(t *testing.T) {
 			t.Fatalf("the agent's heartbeat socket on %s is still open after it stopped: %v", network, err)
 		}
 	}
-	if err := expectOK("http://" + probeAddr + "/readyz"); err == nil {
+	if err := testenv.GetOK("http://" + probeAddr + "/readyz"); err == nil {
 		t.Fatal("the probes still answer after the agent stopped")
 	}
 }
@@ -578,12 +577,12 @@ func TestAgentBadKey(t *testing.T) {
 	good := bytes.Repeat([]byte("g"), heartbeat.MinKeyLen)
 	f := newFixture(t, "qd-bad-key", "node-c", "node-d", 31, good)
 	setKey(t, f.c, []byte("too-short")) // after the peer took the good key
-	probeAddr := freeAddr(t)
+	probeAddr := testenv.FreeTCPAddr(t)
 	startAgent(t, f.agentArgs(t, probeAddr))
 
-	waitFor(t, "readiness probe", func() error { return expectOK("http://" + probeAddr + "/readyz") })
+	testenv.WaitFor(t, "readiness probe", patience, func() error { return testenv.GetOK("http://" + probeAddr + "/readyz") })
 	const complaint = "has 9 bytes, want at least 32"
-	waitFor(t, "two attempts that log the short key", func() error {
+	testenv.WaitFor(t, "two attempts that log the short key", patience, func() error {
 		if n := strings.Count(logs.String(), complaint); n < 2 {
 			return fmt.Errorf("%d log lines with %q", n, complaint)
 		}
@@ -604,13 +603,13 @@ func TestAgentBadKey(t *testing.T) {
 	if got := f.peer.Reachable(); len(got) != 0 {
 		t.Fatalf("the peer hears %v from an agent without a usable key", got)
 	}
-	if err := expectOK("http://" + probeAddr + "/healthz"); err != nil {
+	if err := testenv.GetOK("http://" + probeAddr + "/healthz"); err != nil {
 		t.Fatalf("the agent without a usable key: %v", err)
 	}
 
 	setKey(t, f.c, good)
 	wantAddrs := map[string]string{"private": f.agent["private"].String(), "public": f.agent["public"].String()}
-	waitFor(t, "the agent's Lease once the key is usable", func() error {
+	testenv.WaitFor(t, "the agent's Lease once the key is usable", patience, func() error {
 		l := &coordinationv1.Lease{}
 		if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: testenv.LeaseNamespace, Name: f.node}, l); err != nil {
 			return err
@@ -620,7 +619,7 @@ func TestAgentBadKey(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, "the peer hears the agent on both networks", func() error {
+	testenv.WaitFor(t, "the peer hears the agent on both networks", patience, func() error {
 		if got := f.peer.Reachable()[f.node]; !slices.Equal(got, both) {
 			return fmt.Errorf("the peer hears %s on %v", f.node, got)
 		}
@@ -653,7 +652,7 @@ func checkLease(t *testing.T, f *fixture, l *coordinationv1.Lease, wantAddrs map
 func monitorChild(t *testing.T) int {
 	t.Helper()
 	var found []int
-	waitFor(t, "the Resource Monitor process", func() error {
+	testenv.WaitFor(t, "the Resource Monitor process", patience, func() error {
 		found = found[:0]
 		entries, err := os.ReadDir("/proc")
 		if err != nil {
@@ -712,50 +711,5 @@ func bindUDP(addr netip.Addr, port int) error {
 	return pc.Close()
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
-}
-
 // patience bounds every wait of the tests: generous, for a loaded 2-core machine.
 const patience = time.Minute
-
-// waitFor polls check until it returns nil or patience runs out.
-func waitFor(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(patience)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, patience, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// expectOK gets url and wants 200 OK.
-func expectOK(url string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
-}

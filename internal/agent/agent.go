@@ -58,7 +58,9 @@ type Membership struct {
 	lease       *coordinationv1.Lease
 	// privateLost are the peers last reported as heard on public networks only.
 	privateLost map[string]bool
-	fencer      fence.Fencer
+	// keyChecked is when the heartbeat key was last read.
+	keyChecked time.Time
+	fencer     fence.Fencer
 	// lastRenewed is when the last successful renewal of the Lease began (zero before the
 	// first); fenced is true while the agent has failed its node.
 	lastRenewed time.Time
@@ -271,6 +273,7 @@ func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpack
 	if err != nil {
 		return err
 	}
+	m.keyChecked = m.Clock.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -401,14 +404,28 @@ func addresses(networks []heartbeat.Network) map[string]string {
 	return out
 }
 
-// changed reports whether the cluster's heartbeat settings or key changed since cfg was made.
-// A change that cannot be read or used keeps the running heartbeats as they are.
+// keyRecheck is how often the agent reads the heartbeat key Secret again, for a rotated key.
+const keyRecheck = time.Minute
+
+// changed reports whether the cluster's heartbeat settings (a new generation of the QuorumDisk) or
+// its key (read again every keyRecheck) changed since cfg was made. It runs at every renewal, so
+// it reads the cluster from the cache and the Secret, which is not cached, only now and then. A
+// change that cannot be read or used keeps the running heartbeats as they are.
 func (m *Membership) changed(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk, cfg heartbeat.Config) bool {
-	next, now, err := m.config(ctx)
-	if err != nil {
+	now := &wolfpackv1alpha1.QuorumDisk{}
+	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, now); err != nil {
 		return false
 	}
-	if now.Generation == qd.Generation && string(next.Key) == string(cfg.Key) {
+	if now.Generation == qd.Generation {
+		if m.Clock.Since(m.keyChecked) < keyRecheck {
+			return false
+		}
+		m.keyChecked = m.Clock.Now()
+		key, err := m.key(ctx, now)
+		return err == nil && string(key) != string(cfg.Key)
+	}
+	next, _, err := m.config(ctx)
+	if err != nil {
 		return false
 	}
 	return next.Port != cfg.Port || next.Interval != cfg.Interval || next.Threshold != cfg.Threshold ||

@@ -16,6 +16,21 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/resourcetype"
 )
 
+// loadCluster reads the cluster of --cluster (see cluster) and its groups in namespace ("" for
+// all) with their resources.
+func (g *Globals) loadCluster(ctx context.Context, namespace string) (client.Client, *snapshot, error) {
+	c, err := g.Client()
+	if err != nil {
+		return nil, nil, err
+	}
+	qd, err := g.cluster(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := load(ctx, c, qd, namespace)
+	return c, s, err
+}
+
 // cluster returns the QuorumDisk of --cluster, or the only one there is.
 func (g *Globals) cluster(ctx context.Context, c client.Client) (*wolfpackv1alpha1.QuorumDisk, error) {
 	if g.Cluster != "" {

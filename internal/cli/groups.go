@@ -59,18 +59,11 @@ func (o *GroupsOptions) Validate() error { return validateOutput(o.Output) }
 
 // Run prints the groups.
 func (o *GroupsOptions) Run(ctx context.Context) error {
-	c, err := o.Client()
+	_, s, err := o.loadCluster(ctx, o.namespace)
 	if err != nil {
 		return err
 	}
-	qd, err := o.cluster(ctx, c)
-	if err != nil {
-		return err
-	}
-	s, err := load(ctx, c, qd, o.namespace)
-	if err != nil {
-		return err
-	}
+	qd := s.qd
 	out := GroupsOutput{Cluster: qd.Name, Groups: s.groupInfos(false)}
 	if done, err := structured(o.Streams.Out, o.Output, out); done {
 		return err

@@ -46,18 +46,11 @@ func (o *NodesOptions) Validate() error { return validateOutput(o.Output) }
 
 // Run prints the nodes.
 func (o *NodesOptions) Run(ctx context.Context) error {
-	c, err := o.Client()
+	c, s, err := o.loadCluster(ctx, "")
 	if err != nil {
 		return err
 	}
-	qd, err := o.cluster(ctx, c)
-	if err != nil {
-		return err
-	}
-	s, err := load(ctx, c, qd, "")
-	if err != nil {
-		return err
-	}
+	qd := s.qd
 	out := NodesOutput{Cluster: qd.Name, Nodes: s.nodes(members(ctx, c, qd))}
 	if done, err := structured(o.Streams.Out, o.Output, out); done {
 		return err

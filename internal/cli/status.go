@@ -66,18 +66,11 @@ func (o *StatusOptions) Validate() error { return validateOutput(o.Output) }
 
 // Run prints the status.
 func (o *StatusOptions) Run(ctx context.Context) error {
-	c, err := o.Client()
+	c, s, err := o.loadCluster(ctx, o.namespace)
 	if err != nil {
 		return err
 	}
-	qd, err := o.cluster(ctx, c)
-	if err != nil {
-		return err
-	}
-	s, err := load(ctx, c, qd, o.namespace)
-	if err != nil {
-		return err
-	}
+	qd := s.qd
 	out := StatusOutput{Cluster: qd.Name, QuorumType: string(qd.Spec.QuorumType), QuorumOwner: qd.Status.Owner, Epoch: qd.Status.Epoch,
 		Nodes: s.nodes(members(ctx, c, qd)), Groups: s.groupInfos(true)}
 	if done, err := structured(o.Streams.Out, o.Output, out); done {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -399,7 +398,7 @@ func (r *run) startAgent(b *testing.B) *agentProcess {
 		b.Fatal(err)
 	}
 	defer func() { _ = logFile.Close() }()
-	probeAddr := freeTCPAddr(b)
+	probeAddr := testenv.FreeTCPAddr(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, r.bin,
 		"--node-name="+r.agentName(),
@@ -443,7 +442,7 @@ func (r *run) startAgent(b *testing.B) *agentProcess {
 			b.Logf("the agent (pid %d, %v) logged:\n%s", a.pid, a.waitErr, tail(out, 60))
 		}
 	})
-	r.waitFor(b, a, "the agent's readiness probe", func() error { return getOK("http://" + probeAddr + "/readyz") })
+	r.waitFor(b, a, "the agent's readiness probe", func() error { return testenv.GetOK("http://" + probeAddr + "/readyz") })
 	return a
 }
 
@@ -651,36 +650,6 @@ func freeUDPPort(b *testing.B) int {
 	}
 	defer func() { _ = pc.Close() }()
 	return pc.LocalAddr().(*net.UDPAddr).Port
-}
-
-// freeTCPAddr is a free TCP address on 127.0.0.1 at the moment.
-func freeTCPAddr(b *testing.B) string {
-	b.Helper()
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
-}
-
-// getOK gets url and wants 200 OK.
-func getOK(url string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
