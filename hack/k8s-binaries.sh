@@ -4,7 +4,7 @@
 #
 #   hack/k8s-binaries.sh [COMPONENT...]    (default: etcd kube-apiserver)
 #
-# Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler.
+# Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kwokctl.
 # Prints the directory that holds them (KUBEBUILDER_ASSETS for envtest) on stdout.
 #
 # A binary is rebuilt only when it is missing or does not report the pinned version, so a
@@ -13,6 +13,7 @@ set -euo pipefail
 
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="${root}/bin/k8s/${KUBERNETES_VERSION}"
@@ -44,6 +45,28 @@ build_etcd() {
   )
   mv "${dest}/etcd.tmp" "${dest}/etcd"
   [[ "$(reported_version "${dest}/etcd")" == "${want}" ]] || { log "etcd reports '$(reported_version "${dest}/etcd")', want '${want}'"; exit 1; }
+}
+
+# kwok (fake nodes and pods) and kwokctl build with kwok's own dependencies, so the throwaway
+# module only requires sigs.k8s.io/kwok and lets minimal version selection pick the rest.
+build_kwok() {
+  local name="$1"
+  local want="${name} version ${KWOK_VERSION}"
+  if [[ "$(reported_version "${dest}/${name}")" == "${want} "* ]]; then
+    return 0
+  fi
+  log "building ${name} ${KWOK_VERSION} from sigs.k8s.io/kwok (first run only; about 5 minutes)"
+  local mod="${work}/kwok-${KWOK_VERSION}"
+  mkdir -p "${mod}"
+  (
+    cd "${mod}"
+    [[ -f go.mod ]] || go mod init wolfpack.local/build/kwok >/dev/null 2>&1
+    go get "sigs.k8s.io/kwok@${KWOK_VERSION}" >/dev/null 2>&1
+    CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
+      -o "${dest}/${name}.tmp" "sigs.k8s.io/kwok/cmd/${name}"
+  )
+  mv "${dest}/${name}.tmp" "${dest}/${name}"
+  [[ "$(reported_version "${dest}/${name}")" == "${want} "* ]] || { log "${name} reports '$(reported_version "${dest}/${name}")', want '${want}'"; exit 1; }
 }
 
 # Kubernetes main binaries live in k8s.io/kubernetes, whose go.mod maps every staging module
@@ -110,6 +133,7 @@ for c in "${components[@]}"; do
   case "${c}" in
     etcd) build_etcd ;;
     kube-apiserver | kube-controller-manager | kube-scheduler) build_kubernetes "${c}" ;;
+    kwok | kwokctl) build_kwok "${c}" ;;
     *) log "unknown component '${c}'"; exit 2 ;;
   esac
 done
