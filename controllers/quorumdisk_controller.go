@@ -21,21 +21,29 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 )
 
 // +kubebuilder:rbac:groups=wolfpack.dev,resources=quorumdisks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch,namespace=wolfpack-system
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
 
 // QuorumDiskReconciler is the Membership Manager: it turns the node agents' Leases into the
-// member nodes' states in the QuorumDisk's status.
+// member nodes' states in the QuorumDisk's status. It also runs the quorum holder on the node
+// that is to hold the quorum disk, and puts the out-of-service taint on member nodes that are
+// gone.
 type QuorumDiskReconciler struct {
 	client.Client
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
 	// LeaseNamespace is where the node agents keep their Leases.
 	LeaseNamespace string
+	// FenceGrace is how long a Down node must stay Down before it counts as fenced.
+	FenceGrace time.Duration
+	// Holder says how quorum holder pods are made; with no image, none are (the holder is run
+	// some other way, as in the tests).
+	Holder arbitration.PodOptions
 
 	// renewals remembers, per Lease, the last renewal seen and when this manager saw it, so
 	// that freshness is judged by the manager's clock alone.
@@ -60,13 +68,20 @@ func (r *QuorumDiskReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	in, err := r.observe(ctx, qd, now)
+	in, members, err := r.observe(ctx, qd, now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	nodes, changes := membership.Compute(in)
 	qd.Status.Nodes = nodes
 	setClusterReady(qd)
+	taintWait, err := r.outOfService(ctx, qd, members, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.placeHolder(ctx, qd); err != nil {
+		return ctrl.Result{}, err
+	}
 	qd.Status.ObservedGeneration = qd.Generation
 	if !equality.Semantic.DeepEqual(old.Status, qd.Status) {
 		if err := r.Status().Patch(ctx, qd, client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})); err != nil {
@@ -81,8 +96,10 @@ func (r *QuorumDiskReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		setNodeState(qd.Name, n.Name, n.State)
 	}
 	next := membership.NextChange(in)
-	if !quorumExpiry.IsZero() && (next.IsZero() || quorumExpiry.Before(next)) {
-		next = quorumExpiry
+	for _, t := range []time.Time{quorumExpiry, taintWait} {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
 	}
 	if !next.IsZero() {
 		// Just past the moment, so that the state has changed when we look.
@@ -92,15 +109,15 @@ func (r *QuorumDiskReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 }
 
 // observe gathers the members, their agents' Leases and the paused nodes.
-func (r *QuorumDiskReconciler) observe(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk, now time.Time) (membership.Input, error) {
+func (r *QuorumDiskReconciler) observe(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk, now time.Time) (membership.Input, []corev1.Node, error) {
 	var nodes corev1.NodeList
 	if err := r.List(ctx, &nodes, client.MatchingLabelsSelector{Selector: membership.Selector(qd)}); err != nil {
-		return membership.Input{}, err
+		return membership.Input{}, nil, err
 	}
 	var leases coordinationv1.LeaseList
 	if err := r.List(ctx, &leases, client.InNamespace(r.LeaseNamespace),
 		client.MatchingLabels{wolfpackv1alpha1.ClusterLabel: qd.Name}); err != nil {
-		return membership.Input{}, err
+		return membership.Input{}, nil, err
 	}
 	duration := ptr.Deref(qd.Spec.LeaseDuration, metav1.Duration{Duration: 10 * time.Second}).Duration
 	in := membership.Input{Now: now, Leases: map[string]membership.Lease{}, Paused: map[string]bool{},
@@ -121,7 +138,7 @@ func (r *QuorumDiskReconciler) observe(ctx context.Context, qd *wolfpackv1alpha1
 	for _, p := range qd.Spec.PausedNodes {
 		in.Paused[p.Name] = true
 	}
-	return in, nil
+	return in, nodes.Items, nil
 }
 
 // observeQuorum sets the quorum's owner and epoch from the quorum holder's Lease while it is
@@ -228,6 +245,7 @@ func (r *QuorumDiskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				return nil
 			})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.allClusters)).
+		Owns(&corev1.Pod{}).
 		Named("quorumdisk").
 		Complete(r)
 }

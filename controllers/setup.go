@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
 	"github.com/wolfpack-ha/wolfpack/internal/resourcetype"
 )
 
@@ -24,6 +25,9 @@ type Options struct {
 	// LeaseNamespace is where the node agents keep their Leases; the manager's cache must
 	// include it.
 	LeaseNamespace string
+	// Holder says how quorum holder pods are made (LeaseNamespace and Block are filled in per
+	// cluster). Without an image the manager runs no holder pods.
+	Holder arbitration.PodOptions
 }
 
 // CacheOptions limit the manager's cache of Leases to the node agents' namespace.
@@ -44,6 +48,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	recorder := mgr.GetEventRecorder("wolfpack-manager")
 	if err := (&QuorumDiskReconciler{
 		Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}, LeaseNamespace: o.LeaseNamespace,
+		FenceGrace: o.FenceGrace, Holder: o.Holder,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the QuorumDisk controller: %w", err)
 	}

@@ -47,6 +47,18 @@ const (
 	QuorumHeldReason = "QuorumHeld"
 	// QuorumLostReason means no node holds a valid quorum lease; no group is started.
 	QuorumLostReason = "QuorumLost"
+	// HolderPlacedReason means the manager started a quorum holder pod on a member node, to take
+	// or keep the quorum disk's lease.
+	HolderPlacedReason = "HolderPlaced"
+	// HolderRemovedReason means the manager deleted the quorum holder pod of a node that is no
+	// longer to hold the quorum disk (the node is Down or left the cluster).
+	HolderRemovedReason = "HolderRemoved"
+	// OutOfServiceReason means the manager put the node.kubernetes.io/out-of-service taint on a
+	// member node that is gone (Down, fenced, kubelet not Ready), so that Kubernetes releases its
+	// pods and volumes at once.
+	OutOfServiceReason = "OutOfService"
+	// BackInServiceReason means the manager took its out-of-service taint off a node that is back.
+	BackInServiceReason = "BackInService"
 
 	// DependencyCycleReason means the dependencies of a group's resources form a cycle.
 	DependencyCycleReason = "DependencyCycle"

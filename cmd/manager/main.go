@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -23,6 +24,7 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
+	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
 )
 
 // The manager records Events, and its metrics endpoint asks the API server to authenticate and
@@ -47,6 +49,8 @@ type options struct {
 	enableHTTP2             bool
 	fenceGrace              time.Duration
 	leaseNamespace          string
+	holderImage             string
+	holderPullPolicy        string
 	concurrency             int
 	qps                     float64
 	burst                   int
@@ -78,6 +82,11 @@ func parseFlags(args []string) (*options, error) {
 			"(until the quorum disk's fencing answers that).")
 	fs.StringVar(&o.leaseNamespace, "node-lease-namespace", "wolfpack-system",
 		"Namespace in which the node agents keep their Leases (where the node-agent DaemonSet runs).")
+	fs.StringVar(&o.holderImage, "quorum-holder-image", "",
+		"Image of the quorum holder pods (the node-agent image); empty runs none, for clusters whose "+
+			"quorum holder is run some other way.")
+	fs.StringVar(&o.holderPullPolicy, "quorum-holder-pull-policy", "",
+		"Pull policy of the quorum holder's image: Always, IfNotPresent or Never (empty: Kubernetes' default).")
 	fs.IntVar(&o.concurrency, "concurrency", 4,
 		"How many groups, and twice as many resources, are reconciled at once.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 50, "Sustained rate of requests to the API server.")
@@ -88,6 +97,11 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	switch corev1.PullPolicy(o.holderPullPolicy) {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return nil, fmt.Errorf("--quorum-holder-pull-policy %q: want Always, IfNotPresent or Never", o.holderPullPolicy)
 	}
 	if o.concurrency < 1 {
 		return nil, fmt.Errorf("--concurrency must be at least 1, not %d", o.concurrency)
@@ -141,6 +155,7 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	}
 	if err := controllers.Setup(mgr, controllers.Options{
 		FenceGrace: o.fenceGrace, Concurrency: o.concurrency, LeaseNamespace: o.leaseNamespace,
+		Holder: arbitration.PodOptions{Image: o.holderImage, PullPolicy: corev1.PullPolicy(o.holderPullPolicy)},
 	}); err != nil {
 		return nil, err
 	}
