@@ -1,0 +1,640 @@
+package quorumholder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/membership"
+	"github.com/wolfpack-ha/wolfpack/internal/quorum"
+)
+
+// The holder's RBAC: its Lease in the agents' namespace, its QuorumDisk, and Events.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=wolfpack-system
+// +kubebuilder:rbac:groups=wolfpack.dev,resources=quorumdisks,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Defaults of Config.
+const (
+	DefaultSlots          = 16
+	DefaultLogEntries     = 64
+	DefaultLeaseDuration  = 10 * time.Second
+	DefaultLeaseNamespace = "wolfpack-system"
+)
+
+// shutdownTimeout bounds each of the two steps of a shutdown, the release of the disk lease
+// and the clearing of the Lease, so that both fit in the holder pod's grace period of 10s.
+const shutdownTimeout = 4 * time.Second
+
+// publishAttempts is how many times one publication is tried when the Lease changed under it.
+const publishAttempts = 3
+
+// Renewal error reasons, the values of the metric's reason label.
+const (
+	ReasonLate    = "late"
+	ReasonLost    = "lost"
+	ReasonIO      = "io"
+	ReasonCorrupt = "corrupt"
+)
+
+// APIDeadline is how long the holder may go without writing its Lease before it gives the disk
+// up: two thirds of the lease duration, the node agent's renew deadline.
+func APIDeadline(leaseDuration time.Duration) time.Duration {
+	return leaseDuration * 2 / 3
+}
+
+// Config configures a Holder.
+type Config struct {
+	// Node is this node's name: the disk slot's owner and the Lease's holderIdentity.
+	Node string
+	// Cluster is the QuorumDisk's name (cluster-scoped).
+	Cluster string
+	// ClusterUID is the QuorumDisk's UID, a UUID: the disk's header must carry it.
+	ClusterUID types.UID
+	// Device is the quorum disk. The caller opens and closes it.
+	Device quorum.Device
+	// Format lets the holder format a device that carries no quorum disk header. A damaged
+	// header or another cluster's is never formatted over.
+	Format bool
+	// Slots and LogEntries are the layout of a disk the holder formats (0: DefaultSlots,
+	// DefaultLogEntries). An existing disk keeps its own.
+	Slots, LogEntries int
+	// LeaseDuration is L, the QuorumDisk's spec.leaseDuration (0: DefaultLeaseDuration).
+	LeaseDuration time.Duration
+	// LeaseNamespace holds the holder's Lease (empty: DefaultLeaseNamespace).
+	LeaseNamespace string
+	// Client writes the Lease.
+	Client client.Client
+	// APIReader reads the Lease (nil: Client). With a manager's cached client, pass the
+	// manager's API reader, so that neither a stale cache nor list and watch rights are needed.
+	APIReader client.Reader
+	// Clock is the clock (nil: the real one).
+	Clock clock.WithTicker
+	// Recorder records the QuorumHeld and QuorumLost Events (nil: none).
+	Recorder events.EventRecorder
+	// Logger receives what the holder does (zero value: discarded).
+	Logger logr.Logger
+}
+
+// Holder holds the quorum disk's lease for its node and publishes the hold. See the package
+// documentation for its rules. It is a controller-runtime Runnable (Start), and Run may be
+// called from main; either only once.
+type Holder struct {
+	cfg    Config
+	uid    [quorum.UIDLen]byte
+	timing quorum.Timing
+	reader client.Reader
+	clock  clock.WithTicker
+	log    logr.Logger
+	ref    *wolfpackv1alpha1.QuorumDisk
+
+	heldGauge, epochGauge prometheus.Gauge
+	renewErrors           map[string]prometheus.Counter
+
+	started atomic.Bool
+
+	mu    sync.Mutex // guards held and epoch
+	held  bool
+	epoch uint64
+
+	// current is the Lease as last written or read, when known (known); nil and known: there
+	// is none. Only Run's goroutine uses them.
+	current *coordinationv1.Lease
+	known   bool
+}
+
+var (
+	heldVec = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wolfpack_quorum_held",
+		Help: "1 while this node's quorum holder holds the quorum disk's lease, else 0.",
+	}, []string{"cluster", "node"})
+	epochVec = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wolfpack_quorum_epoch",
+		Help: "Epoch of this node's current or last hold of the quorum disk's lease.",
+	}, []string{"cluster", "node"})
+	renewErrorsVec = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "wolfpack_quorum_renew_errors_total",
+		Help: "Failed renewals of the quorum disk's lease, by reason: late, lost, io, corrupt.",
+	}, []string{"cluster", "node", "reason"})
+	registerOnce sync.Once
+)
+
+// New checks cfg, fills in its defaults and returns a Holder. It does no I/O.
+func New(cfg Config) (*Holder, error) {
+	switch {
+	case cfg.Node == "" || len(cfg.Node) > quorum.MaxNodeName:
+		return nil, fmt.Errorf("quorum holder: node name %q: want 1 to %d bytes", cfg.Node, quorum.MaxNodeName)
+	case cfg.Cluster == "":
+		return nil, errors.New("quorum holder: no cluster (QuorumDisk name)")
+	case cfg.Device == nil:
+		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: no device", cfg.Cluster)
+	case cfg.Client == nil:
+		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: no API client", cfg.Cluster)
+	case cfg.LeaseDuration < 0:
+		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: negative lease duration %v", cfg.Cluster, cfg.LeaseDuration)
+	}
+	u, err := uuid.Parse(string(cfg.ClusterUID))
+	if err != nil {
+		return nil, fmt.Errorf("quorum holder: UID %q of QuorumDisk %s: %w", cfg.ClusterUID, cfg.Cluster, err)
+	}
+	if cfg.Slots == 0 {
+		cfg.Slots = DefaultSlots
+	}
+	if cfg.LogEntries == 0 {
+		cfg.LogEntries = DefaultLogEntries
+	}
+	if cfg.LeaseDuration == 0 {
+		cfg.LeaseDuration = DefaultLeaseDuration
+	}
+	if cfg.LeaseNamespace == "" {
+		cfg.LeaseNamespace = DefaultLeaseNamespace
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	h := &Holder{cfg: cfg, uid: u, clock: cfg.Clock, reader: cfg.APIReader,
+		log: cfg.Logger.WithValues("cluster", cfg.Cluster, "node", cfg.Node)}
+	if cfg.Format {
+		if err := (quorum.Layout{ClusterUID: h.uid, Slots: cfg.Slots, LogEntries: cfg.LogEntries}).Validate(); err != nil {
+			return nil, fmt.Errorf("quorum holder of QuorumDisk %s: %w", cfg.Cluster, err)
+		}
+	}
+	if h.timing, err = h.leaseConfig(0).Timing(); err != nil {
+		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: lease duration %v: %w", cfg.Cluster, cfg.LeaseDuration, err)
+	}
+	if h.reader == nil {
+		h.reader = cfg.Client
+	}
+	h.ref = &wolfpackv1alpha1.QuorumDisk{}
+	h.ref.Name, h.ref.UID = cfg.Cluster, cfg.ClusterUID
+	h.ref.SetGroupVersionKind(wolfpackv1alpha1.GroupVersion.WithKind("QuorumDisk"))
+
+	registerOnce.Do(func() { metrics.Registry.MustRegister(heldVec, epochVec, renewErrorsVec) })
+	h.heldGauge = heldVec.WithLabelValues(cfg.Cluster, cfg.Node)
+	h.epochGauge = epochVec.WithLabelValues(cfg.Cluster, cfg.Node)
+	h.renewErrors = map[string]prometheus.Counter{}
+	for _, r := range []string{ReasonLate, ReasonLost, ReasonIO, ReasonCorrupt} {
+		h.renewErrors[r] = renewErrorsVec.WithLabelValues(cfg.Cluster, cfg.Node, r)
+	}
+	return h, nil
+}
+
+// leaseConfig is the disk lease's configuration for slot.
+func (h *Holder) leaseConfig(slot int) quorum.LeaseConfig {
+	return quorum.LeaseConfig{Node: h.cfg.Node, Slot: slot, LeaseDuration: h.cfg.LeaseDuration,
+		IOTimeout: h.cfg.LeaseDuration / 10, Clock: h.clock, Logger: h.log.WithName("disk")}
+}
+
+// Timing is the disk lease's durations.
+func (h *Holder) Timing() quorum.Timing { return h.timing }
+
+// Held reports whether the holder holds the disk lease and publishes it.
+func (h *Holder) Held() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.held
+}
+
+// Epoch is the epoch of the current or last hold (0 before the first).
+func (h *Holder) Epoch() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.epoch
+}
+
+// Start implements controller-runtime's Runnable: it is Run.
+func (h *Holder) Start(ctx context.Context) error { return h.Run(ctx) }
+
+// NeedLeaderElection is false: a holder runs on its own node, whichever manager leads.
+func (h *Holder) NeedLeaderElection() bool { return false }
+
+// Run holds the disk lease until ctx ends, then releases it and clears the Lease, and returns
+// nil. It returns an error when it cannot start (the disk cannot be opened or formatted, no
+// slot is free) and when the disk is damaged where the holder cannot go on (rule 3 of the
+// package documentation).
+func (h *Holder) Run(ctx context.Context) error {
+	if !h.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("quorum holder of QuorumDisk %s: Run called twice", h.cfg.Cluster)
+	}
+	disk, err := h.open()
+	if err != nil {
+		return err
+	}
+	lease, err := h.newLease(disk)
+	if err != nil {
+		return err
+	}
+	h.heldGauge.Set(0)
+	var wait time.Duration
+	for {
+		if err := h.sleep(ctx, wait); err != nil {
+			return h.shutdown(ctx, lease)
+		}
+		wait = h.timing.RenewInterval
+		if err := h.readLease(ctx); err != nil {
+			h.log.Error(err, "cannot read the holder's Lease; the disk is not contended for until the API server answers")
+			continue
+		}
+		h.log.V(1).Info("acquiring the quorum disk lease")
+		err := lease.Acquire(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return h.shutdown(ctx, lease)
+		case errors.Is(err, quorum.ErrSlotTaken):
+			// Another node took the free slot this one chose, at the same time: choose again.
+			h.log.Info("the chosen node slot was taken by another node; choosing again", "reason", err.Error())
+			if lease, err = h.newLease(disk); err != nil {
+				return err
+			}
+			wait = 0
+			continue
+		case damaged(err):
+			h.event(corev1.EventTypeWarning, wolfpackv1alpha1.QuorumLostReason, "Acquire",
+				"node %s cannot acquire the quorum disk %s: %v; the holder stops until an administrator repairs the disk",
+				h.cfg.Node, h.deviceName(), err)
+			h.clearBounded(ctx)
+			return fmt.Errorf("quorum device %s of QuorumDisk %s is damaged; the quorum holder stops until an administrator repairs or wipes it: %w",
+				h.deviceName(), h.cfg.Cluster, err)
+		case err != nil:
+			h.log.Error(err, "acquiring the quorum disk lease; trying again", "retryAfter", wait)
+			continue
+		}
+		h.acquired(lease)
+		ended := h.hold(ctx, lease)
+		if ctx.Err() != nil {
+			return h.shutdown(ctx, lease)
+		}
+		h.lost(lease, ended)
+		wait = 0
+	}
+}
+
+// damaged reports whether err is damage on the disk that a person must look at.
+func damaged(err error) bool {
+	var be *quorum.BlockError
+	return errors.As(err, &be) || errors.Is(err, quorum.ErrCorrupt)
+}
+
+// open opens the disk, formatting it first if it is empty and Format allows.
+func (h *Holder) open() (*quorum.Disk, error) {
+	d, err := quorum.Open(h.cfg.Device, h.uid)
+	if errors.Is(err, quorum.ErrNotFormatted) && h.cfg.Format {
+		l := quorum.Layout{ClusterUID: h.uid, Slots: h.cfg.Slots, LogEntries: h.cfg.LogEntries}
+		h.log.Info("formatting the quorum disk", "device", h.deviceName(), "slots", l.Slots, "logEntries", l.LogEntries)
+		if err := quorum.Format(h.cfg.Device, l); err != nil {
+			return nil, fmt.Errorf("formatting quorum device %s for QuorumDisk %s: %w", h.deviceName(), h.cfg.Cluster, err)
+		}
+		d, err = quorum.Open(h.cfg.Device, h.uid)
+	}
+	if err != nil {
+		hint := ""
+		switch {
+		case errors.Is(err, quorum.ErrNotFormatted):
+			hint = "; formatting it was not asked for (Config.Format, node-agent quorum --format)"
+		case errors.Is(err, quorum.ErrOtherCluster):
+			hint = "; it belongs to another cluster (or to a QuorumDisk of this name deleted and created again): wipe its first block to reuse it"
+		case errors.Is(err, quorum.ErrCorrupt):
+			hint = "; its header is damaged, and the holder never formats over it"
+		}
+		return nil, fmt.Errorf("opening quorum device %s of QuorumDisk %s (UID %s): %w%s",
+			h.deviceName(), h.cfg.Cluster, h.cfg.ClusterUID, err, hint)
+	}
+	return d, nil
+}
+
+// newLease finds this node's slot, or the first free one, and makes the disk lease on it.
+func (h *Holder) newLease(d *quorum.Disk) (*quorum.Lease, error) {
+	slot, err := d.FindSlot(h.cfg.Node)
+	if err != nil {
+		if !errors.Is(err, quorum.ErrNoSuchNode) {
+			return nil, fmt.Errorf("reading the node slots of quorum device %s (QuorumDisk %s): %w", h.deviceName(), h.cfg.Cluster, err)
+		}
+		slots, serr := d.Slots()
+		if slots == nil {
+			return nil, fmt.Errorf("reading the node slots of quorum device %s (QuorumDisk %s): %w", h.deviceName(), h.cfg.Cluster, serr)
+		}
+		if serr != nil {
+			h.log.Error(serr, "some node slots of the quorum disk are damaged")
+		}
+		slot = -1
+		for i, r := range slots {
+			if r.Node == "" {
+				slot = i
+				break
+			}
+		}
+		if slot < 0 {
+			names := make([]string, len(slots))
+			for i, r := range slots {
+				names[i] = r.Node
+			}
+			return nil, fmt.Errorf("quorum device %s of QuorumDisk %s has no free node slot for node %s: its %d slots belong to %v",
+				h.deviceName(), h.cfg.Cluster, h.cfg.Node, len(slots), names)
+		}
+		h.log.Info("taking a free node slot of the quorum disk", "slot", slot)
+	}
+	lease, err := quorum.NewLease(d, h.leaseConfig(slot))
+	if err != nil {
+		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: %w", h.cfg.Cluster, err)
+	}
+	return lease, nil
+}
+
+// Why a hold ended.
+type ending struct {
+	reason string // ReasonLost for a lost hold, "expired", "api"
+	err    error
+}
+
+// hold renews the lease and publishes it until the hold ends or ctx does.
+func (h *Holder) hold(ctx context.Context, lease *quorum.Lease) ending {
+	deadline := APIDeadline(h.cfg.LeaseDuration)
+	published := h.clock.Now() // the acquisition starts the API deadline
+	var publishErr error
+	publish := func() {
+		err := h.publish(ctx, lease)
+		switch {
+		case err == nil:
+			if publishErr != nil {
+				h.log.Info("the holder's Lease is written again")
+			}
+			published, publishErr = h.clock.Now(), nil
+		case publishErr == nil:
+			h.log.Error(err, "writing the holder's Lease", "releaseIn", deadline-h.clock.Since(published))
+			publishErr = err
+		default:
+			publishErr = err
+		}
+	}
+	publish()
+	next := h.clock.Now().Add(h.timing.RenewInterval)
+	var renewErr error
+	for {
+		wait := next.Sub(h.clock.Now())
+		if publishErr != nil {
+			wait = min(wait, published.Add(deadline).Sub(h.clock.Now()))
+		}
+		if err := h.sleep(ctx, wait); err != nil {
+			return ending{}
+		}
+		if publishErr != nil && h.clock.Since(published) >= deadline {
+			rctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+			if err := lease.Release(rctx); err != nil {
+				h.log.Error(err, "releasing the quorum disk lease")
+			}
+			cancel()
+			return ending{reason: "api", err: publishErr}
+		}
+		if h.clock.Now().Before(next) {
+			continue
+		}
+		next = h.clock.Now().Add(h.timing.RenewInterval)
+		err := lease.Renew(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return ending{}
+		case err == nil:
+			if renewErr != nil {
+				h.log.Info("the quorum disk lease is renewed again")
+			}
+			renewErr = nil
+			publish()
+			continue
+		case errors.Is(err, quorum.ErrLost):
+			h.renewErrors[ReasonLost].Inc()
+			return ending{reason: ReasonLost, err: err}
+		case errors.Is(err, quorum.ErrNotHeld):
+			// The validity ran out before this renewal: after failed renewals, or a stall.
+			h.renewErrors[ReasonLost].Inc()
+			if renewErr != nil {
+				err = fmt.Errorf("%w (the last renewal failed: %w)", err, renewErr)
+			}
+			return ending{reason: "expired", err: err}
+		}
+		renewErr = err
+		h.renewErrors[renewReason(err)].Inc()
+		h.log.Error(err, "renewing the quorum disk lease; trying again while it is valid", "validUntil", lease.ValidUntil())
+		if !lease.Valid() {
+			return ending{reason: "expired", err: err}
+		}
+	}
+}
+
+// renewReason classifies a renewal error that does not end the hold.
+func renewReason(err error) string {
+	switch {
+	case errors.Is(err, quorum.ErrLate):
+		return ReasonLate
+	case damaged(err):
+		return ReasonCorrupt
+	default:
+		return ReasonIO
+	}
+}
+
+// acquired records the start of a hold.
+func (h *Holder) acquired(lease *quorum.Lease) {
+	epoch, acq := lease.Epoch(), lease.LastAcquisition()
+	h.mu.Lock()
+	h.held, h.epoch = true, epoch
+	h.mu.Unlock()
+	h.heldGauge.Set(1)
+	h.epochGauge.Set(float64(epoch))
+	h.log.Info("holding the quorum disk", "epoch", epoch, "reason", acq.Reason.String(), "previous", acq.Previous)
+	h.event(corev1.EventTypeNormal, wolfpackv1alpha1.QuorumHeldReason, "Acquire",
+		"node %s holds the quorum disk at epoch %d (%s; previous holder %q)", h.cfg.Node, epoch, acq.Reason, acq.Previous)
+}
+
+// lost records the end of a hold.
+func (h *Holder) lost(lease *quorum.Lease, e ending) {
+	h.setNotHeld()
+	epoch := lease.Epoch()
+	var note string
+	switch e.reason {
+	case ReasonLost:
+		note = fmt.Sprintf("node %s lost the quorum disk (epoch %d): %v", h.cfg.Node, epoch, e.err)
+	case "api":
+		note = fmt.Sprintf("node %s gave the quorum disk up (epoch %d): it could not write its Lease %s/%s for %v: %v",
+			h.cfg.Node, epoch, h.cfg.LeaseNamespace, membership.QuorumLeaseName(h.cfg.Cluster), APIDeadline(h.cfg.LeaseDuration), e.err)
+	default:
+		note = fmt.Sprintf("node %s could not renew the quorum disk lease (epoch %d) before it ran out: %v", h.cfg.Node, epoch, e.err)
+	}
+	h.log.Info("no longer holding the quorum disk; acquiring it again", "epoch", epoch, "why", note)
+	h.event(corev1.EventTypeWarning, wolfpackv1alpha1.QuorumLostReason, "Renew", "%s", note)
+}
+
+func (h *Holder) setNotHeld() {
+	h.mu.Lock()
+	h.held = false
+	h.mu.Unlock()
+	h.heldGauge.Set(0)
+}
+
+// shutdown releases the disk lease if it is held, and clears the Lease if it names this node.
+func (h *Holder) shutdown(ctx context.Context, lease *quorum.Lease) error {
+	ctx = context.WithoutCancel(ctx)
+	if lease.Valid() {
+		epoch := lease.Epoch()
+		h.setNotHeld()
+		done := make(chan error, 1)
+		go func() { done <- lease.Release(ctx) }()
+		t := h.clock.NewTimer(shutdownTimeout)
+		var err error
+		select {
+		case err = <-done:
+		case <-t.C():
+			err = fmt.Errorf("no answer from the device in %v", shutdownTimeout)
+		}
+		t.Stop()
+		if err != nil {
+			h.log.Error(err, "releasing the quorum disk lease on shutdown")
+		} else {
+			h.log.Info("released the quorum disk on shutdown", "epoch", epoch)
+		}
+		h.event(corev1.EventTypeNormal, wolfpackv1alpha1.QuorumLostReason, "Release",
+			"node %s released the quorum disk (epoch %d) on shutdown", h.cfg.Node, epoch)
+	}
+	h.setNotHeld()
+	h.clearBounded(ctx)
+	return nil
+}
+
+// clearBounded clears the Lease if it names this node, giving up after shutdownTimeout.
+func (h *Holder) clearBounded(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := h.clear(ctx); err != nil {
+		h.log.Error(err, "clearing the holder's Lease")
+	}
+}
+
+// readLease reads the Lease into the holder's copy.
+func (h *Holder) readLease(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, max(h.timing.RenewInterval, time.Second))
+	defer cancel()
+	l := &coordinationv1.Lease{}
+	err := h.reader.Get(ctx, h.leaseKey(), l)
+	switch {
+	case apierrors.IsNotFound(err):
+		h.current, h.known = nil, true
+	case err != nil:
+		h.current, h.known = nil, false
+		return fmt.Errorf("reading Lease %s: %w", h.leaseKey(), err)
+	default:
+		h.current, h.known = l, true
+	}
+	return nil
+}
+
+var errNotValid = errors.New("the quorum disk lease is not valid")
+
+// publish writes the Lease for the lease's current hold, while the lease is valid (rule 1).
+func (h *Holder) publish(ctx context.Context, lease *quorum.Lease) error {
+	left := lease.ValidUntil().Sub(h.clock.Now())
+	if !lease.Valid() || left <= 0 {
+		return errNotValid
+	}
+	ctx, cancel := context.WithTimeout(ctx, min(left, h.timing.RenewInterval))
+	defer cancel()
+	p := Publication{Namespace: h.cfg.LeaseNamespace, Cluster: h.cfg.Cluster, Node: h.cfg.Node,
+		Epoch: lease.Epoch(), LeaseDuration: h.cfg.LeaseDuration}
+	var err error
+	for range publishAttempts {
+		if !h.known {
+			if err = h.readLease(ctx); err != nil {
+				return err
+			}
+		}
+		if !lease.Valid() {
+			return errNotValid
+		}
+		l := DesiredLease(h.current, p, h.clock.Now())
+		if h.current == nil {
+			err = h.cfg.Client.Create(ctx, l)
+		} else {
+			err = h.cfg.Client.Update(ctx, l)
+		}
+		if err == nil {
+			h.current, h.known = l, true
+			return nil
+		}
+		h.current, h.known = nil, false
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
+			break
+		}
+	}
+	return fmt.Errorf("writing Lease %s: %w", h.leaseKey(), err)
+}
+
+// clear removes holderIdentity from the Lease if it names this node (rule 4).
+func (h *Holder) clear(ctx context.Context) error {
+	var err error
+	for range publishAttempts {
+		if err = h.readLease(ctx); err != nil {
+			return err
+		}
+		l := ClearedLease(h.current, h.cfg.Node)
+		if l == nil {
+			return nil
+		}
+		if err = h.cfg.Client.Update(ctx, l); err == nil {
+			h.current = l
+			h.log.Info("cleared the holder's Lease", "lease", h.leaseKey())
+			return nil
+		}
+		if !apierrors.IsConflict(err) {
+			break
+		}
+	}
+	return fmt.Errorf("clearing Lease %s: %w", h.leaseKey(), err)
+}
+
+func (h *Holder) leaseKey() client.ObjectKey {
+	return client.ObjectKey{Namespace: h.cfg.LeaseNamespace, Name: membership.QuorumLeaseName(h.cfg.Cluster)}
+}
+
+// sleep waits d on the holder's clock, or until ctx ends.
+func (h *Holder) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := h.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C():
+		return nil
+	}
+}
+
+// event records an Event regarding the QuorumDisk, if there is a recorder.
+func (h *Holder) event(eventType, reason, action, note string, args ...any) {
+	if h.cfg.Recorder != nil {
+		h.cfg.Recorder.Eventf(h.ref, nil, eventType, reason, action, note, args...)
+	}
+}
+
+// deviceName names the device for messages: its path when it has one.
+func (h *Holder) deviceName() string {
+	if p, ok := h.cfg.Device.(interface{ Path() string }); ok {
+		return p.Path()
+	}
+	return fmt.Sprintf("%T", h.cfg.Device)
+}
