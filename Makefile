@@ -35,10 +35,11 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs into config/crd/bases, the manager's RBAC into config/rbac and the node agent's into config/agent.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs into config/crd/bases, the manager's RBAC into config/rbac, the node agent's into config/agent and the quorum holder's into config/quorum-holder.
 	$(CONTROLLER_GEN) crd rbac:roleName=wolfpack-manager paths="./api/...;./controllers/...;./cmd/manager/...;./internal/resourcetype/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) rbac:roleName=wolfpack-node-agent paths="./cmd/node-agent/..." output:rbac:artifacts:config=config/agent
+	$(CONTROLLER_GEN) rbac:roleName=wolfpack-quorum-holder paths="./internal/quorumholder/..." output:rbac:artifacts:config=config/quorum-holder
 	$(GO) run ./hack/crdtrim config/crd/bases/wolfpack.dev_resources.yaml spec.workload.template spec.service.ports
 	hack/helm.sh sync-crds
 

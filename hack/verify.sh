@@ -30,9 +30,9 @@ trap 'rm -rf "${scratch}"' EXIT
 git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} "${scratch}/"
 mkdir -p "${scratch}/bin" && [[ ! -x bin/controller-gen ]] || cp bin/controller-gen "${scratch}/bin/"
 # Generated outputs are removed first, so that one no longer generated counts as stale too.
-rm -f "${scratch}"/api/*/zz_generated.deepcopy.go "${scratch}"/config/crd/bases/*.yaml "${scratch}"/config/rbac/role.yaml "${scratch}"/config/agent/role.yaml "${scratch}"/charts/wolfpack/templates/crds/*.yaml
+rm -f "${scratch}"/api/*/zz_generated.deepcopy.go "${scratch}"/config/crd/bases/*.yaml "${scratch}"/config/rbac/role.yaml "${scratch}"/config/agent/role.yaml "${scratch}"/config/quorum-holder/role.yaml "${scratch}"/charts/wolfpack/templates/crds/*.yaml
 make -C "${scratch}" --no-print-directory generate manifests >/dev/null
-for path in api config/crd/bases config/rbac/role.yaml config/agent/role.yaml charts/wolfpack/templates/crds; do
+for path in api config/crd/bases config/rbac/role.yaml config/agent/role.yaml config/quorum-holder/role.yaml charts/wolfpack/templates/crds; do
   if ! diff -ruN "${path}" "${scratch}/${path}" >/dev/null; then
     echo "verify: ${path} is stale; run 'make generate manifests' and commit the result:" >&2
     diff -ruN "${path}" "${scratch}/${path}" | head -40 >&2 || true

@@ -51,6 +51,7 @@ type options struct {
 	leaseNamespace          string
 	holderImage             string
 	holderPullPolicy        string
+	holderServiceAccount    string
 	concurrency             int
 	qps                     float64
 	burst                   int
@@ -87,6 +88,8 @@ func parseFlags(args []string) (*options, error) {
 			"quorum holder is run some other way.")
 	fs.StringVar(&o.holderPullPolicy, "quorum-holder-pull-policy", "",
 		"Pull policy of the quorum holder's image: Always, IfNotPresent or Never (empty: Kubernetes' default).")
+	fs.StringVar(&o.holderServiceAccount, "quorum-holder-service-account", arbitration.HolderServiceAccount,
+		"ServiceAccount of the quorum holder pods, in the namespace of each QuorumDisk's claim.")
 	fs.IntVar(&o.concurrency, "concurrency", 4,
 		"How many groups, and twice as many resources, are reconciled at once.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 50, "Sustained rate of requests to the API server.")
@@ -155,7 +158,8 @@ func newManager(cfg *rest.Config, o *options) (ctrl.Manager, error) {
 	}
 	if err := controllers.Setup(mgr, controllers.Options{
 		FenceGrace: o.fenceGrace, Concurrency: o.concurrency, LeaseNamespace: o.leaseNamespace,
-		Holder: arbitration.PodOptions{Image: o.holderImage, PullPolicy: corev1.PullPolicy(o.holderPullPolicy)},
+		Holder: arbitration.PodOptions{Image: o.holderImage, PullPolicy: corev1.PullPolicy(o.holderPullPolicy),
+			ServiceAccount: o.holderServiceAccount},
 	}); err != nil {
 		return nil, err
 	}

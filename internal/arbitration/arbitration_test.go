@@ -12,7 +12,7 @@ import (
 )
 
 func nodes(states ...string) []wolfpackv1alpha1.NodeStatus {
-	var out []wolfpackv1alpha1.NodeStatus
+	out := make([]wolfpackv1alpha1.NodeStatus, 0, len(states))
 	for _, s := range states {
 		name, state, _ := strings.Cut(s, "=")
 		out = append(out, wolfpackv1alpha1.NodeStatus{Name: name, State: wolfpackv1alpha1.NodeState(state)})

@@ -15,8 +15,9 @@ import (
 const (
 	// HolderComponent is the app.kubernetes.io/component label of quorum holder pods.
 	HolderComponent = "quorum-holder"
-	// HolderServiceAccount is the ServiceAccount the holder pods run as, in the namespace of the
-	// quorum disk's PersistentVolumeClaim (the chart makes it in its own namespace).
+	// HolderServiceAccount is the default ServiceAccount the holder pods run as, in the
+	// namespace of the quorum disk's PersistentVolumeClaim (config/quorum-holder makes it in
+	// wolfpack-system; the chart in its own namespace, named after the release).
 	HolderServiceAccount = "wolfpack-quorum-holder"
 	// DevicePath is where a block-mode claim appears in the holder's container.
 	DevicePath = "/dev/wolfpack-quorum"
@@ -36,6 +37,8 @@ type PodOptions struct {
 	Image string
 	// PullPolicy is the image pull policy (empty: Kubernetes' default).
 	PullPolicy corev1.PullPolicy
+	// ServiceAccount the pods run as (empty: HolderServiceAccount).
+	ServiceAccount string
 	// LeaseNamespace is where the holder renews the quorum holder's Lease.
 	LeaseNamespace string
 	// Block is true when the claim is a raw block device (volumeMode: Block).
@@ -81,6 +84,10 @@ func HolderPod(qd *wolfpackv1alpha1.QuorumDisk, node string, o PodOptions) *core
 		device = MountPath + "/" + FileName
 		container.VolumeMounts = []corev1.VolumeMount{{Name: volumeName, MountPath: MountPath}}
 	}
+	sa := o.ServiceAccount
+	if sa == "" {
+		sa = HolderServiceAccount
+	}
 	container.Command = []string{"/node-agent", "quorum", "--cluster=" + qd.Name, "--device=" + device,
 		"--lease-namespace=" + o.LeaseNamespace}
 
@@ -99,7 +106,7 @@ func HolderPod(qd *wolfpackv1alpha1.QuorumDisk, node string, o PodOptions) *core
 		},
 		Spec: corev1.PodSpec{
 			NodeName:           node,
-			ServiceAccountName: HolderServiceAccount,
+			ServiceAccountName: sa,
 			RestartPolicy:      corev1.RestartPolicyAlways,
 			// The holder releases the disk on SIGTERM: a few I/Os.
 			TerminationGracePeriodSeconds: ptr.To[int64](10),

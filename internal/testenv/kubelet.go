@@ -25,6 +25,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
+	"github.com/wolfpack-ha/wolfpack/internal/quorum"
 )
 
 // LeaseNamespace is where the simulated node agents keep their Leases; Start creates it.
@@ -36,9 +37,10 @@ const agentRenew = 250 * time.Millisecond
 
 // Kubelet stands in for the kubelets and the Wolfpack node agents of some nodes, where no real
 // ones run (envtest). As a kubelet it runs the pods of a namespace bound to a live node (Running
-// and Ready at once), finishes their graceful deletion, and does nothing for a dead node. As a
-// node agent it renews the node's Lease in LeaseNamespace, with a view in which it hears every
-// other live node of its cluster.
+// and Ready at once), finishes their graceful deletion, runs a real quorum holder for each quorum
+// holder pod (on one in-memory disk per cluster), and does nothing for a dead node. As a node
+// agent it renews the node's Lease in LeaseNamespace, with a view in which it hears every other
+// live node of its cluster.
 type Kubelet struct {
 	c         client.Client
 	namespace string
@@ -60,14 +62,20 @@ type Kubelet struct {
 	held map[string]bool
 	// started counts the pods that ran, by name: a pod that started twice is a bug.
 	started map[string]int
-	stop    func()
+	// disks are the clusters' quorum disks; running the quorum holders, by pod name.
+	disks        map[string]*quorum.MemDevice
+	running      map[string]*simHolder
+	holderStarts []string
+	holderErrs   []error
+	stop         func()
 }
 
 // StartKubelet starts kubelets for nodes, serving the pods of namespace, until Stop.
 func StartKubelet(c client.Client, namespace string, nodes ...string) *Kubelet {
 	k := &Kubelet{c: c, namespace: namespace, alive: map[string]bool{}, held: map[string]bool{}, started: map[string]int{},
 		agents: map[string]bool{}, renewed: map[string]time.Time{}, resources: map[string]*agent.Resources{},
-		addresses: map[string]*ipaddr.Fake{}, checks: map[string]monitor.Result{}, cut: map[string]bool{}}
+		addresses: map[string]*ipaddr.Fake{}, checks: map[string]monitor.Result{}, cut: map[string]bool{},
+		disks: map[string]*quorum.MemDevice{}, running: map[string]*simHolder{}}
 	for _, n := range nodes {
 		k.alive[n], k.agents[n] = true, true
 		fake := &ipaddr.Fake{}
@@ -86,7 +94,7 @@ func StartKubelet(c client.Client, namespace string, nodes ...string) *Kubelet {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	k.stop = func() { cancel(); <-done }
+	k.stop = func() { cancel(); <-done; k.stopHolders() }
 	return k
 }
 
@@ -109,6 +117,7 @@ func (k *Kubelet) sync(ctx context.Context) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.holders(ctx, pods.Items)
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		if !k.alive[p.Spec.NodeName] || k.held[p.Labels[wolfpackv1alpha1.ResourceLabel]+"@"+p.Spec.NodeName] {
@@ -229,6 +238,7 @@ func (k *Kubelet) Pause(node string, paused bool) {
 func (k *Kubelet) Kill(ctx context.Context, node string) error {
 	k.mu.Lock()
 	k.alive[node], k.agents[node] = false, false
+	k.crashHolders(node)
 	k.mu.Unlock()
 	return SetNodeReady(ctx, k.c, node, corev1.ConditionUnknown)
 }

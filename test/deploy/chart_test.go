@@ -37,16 +37,20 @@ func TestDefaultRendering(t *testing.T) {
 	objs := render(t)
 	want := []string{
 		"ClusterRole wolfpack-manager", "ClusterRole wolfpack-manager-custom", "ClusterRole wolfpack-node-agent",
+		"ClusterRole wolfpack-quorum-holder",
 		"ClusterRoleBinding wolfpack-manager", "ClusterRoleBinding wolfpack-manager-custom", "ClusterRoleBinding wolfpack-node-agent",
+		"ClusterRoleBinding wolfpack-quorum-holder",
 		"CustomResourceDefinition quorumdisks.wolfpack.dev", "CustomResourceDefinition resourcegroups.wolfpack.dev",
 		"CustomResourceDefinition resources.wolfpack.dev",
 		"DaemonSet wolfpack-system/wolfpack-node-agent", "Deployment wolfpack-system/wolfpack-manager",
 		"PodDisruptionBudget wolfpack-system/wolfpack-manager",
 		"Role wolfpack-system/wolfpack-leader-election", "Role wolfpack-system/wolfpack-manager", "Role wolfpack-system/wolfpack-node-agent",
+		"Role wolfpack-system/wolfpack-quorum-holder",
 		"RoleBinding wolfpack-system/wolfpack-leader-election", "RoleBinding wolfpack-system/wolfpack-manager",
-		"RoleBinding wolfpack-system/wolfpack-node-agent",
+		"RoleBinding wolfpack-system/wolfpack-node-agent", "RoleBinding wolfpack-system/wolfpack-quorum-holder",
 		"Secret wolfpack-system/wolfpack-heartbeat-key", "Service wolfpack-system/wolfpack-manager-metrics",
 		"ServiceAccount wolfpack-system/wolfpack-manager", "ServiceAccount wolfpack-system/wolfpack-node-agent",
+		"ServiceAccount wolfpack-system/wolfpack-quorum-holder",
 	}
 	if got := ids(objs); !slices.Equal(got, want) {
 		t.Fatalf("objects:\n got %q\nwant %q", got, want)
@@ -71,6 +75,8 @@ func TestDefaultRendering(t *testing.T) {
 		c := onlyContainer(t, pod)
 		wantArgs := []string{
 			"--leader-elect=true", "--node-lease-namespace=wolfpack-system", "--fence-grace=30s", "--concurrency=4",
+			"--quorum-holder-image=ghcr.io/wolfpack-ha/wolfpack:0.1.0", "--quorum-holder-pull-policy=IfNotPresent",
+			"--quorum-holder-service-account=wolfpack-quorum-holder",
 			"--kube-api-qps=50", "--kube-api-burst=100", "--zap-log-level=info", "--health-probe-bind-address=:8081",
 			"--metrics-bind-address=:8443", "--metrics-secure=true",
 		}
@@ -170,8 +176,8 @@ func TestValues(t *testing.T) {
 		if crds := ofKind(objs, "CustomResourceDefinition"); len(crds) > 0 {
 			t.Errorf("rendered %v", ids(crds))
 		}
-		if len(objs) != 19 {
-			t.Errorf("%d objects, want the other 19: %v", len(objs), ids(objs))
+		if len(objs) != 24 {
+			t.Errorf("%d objects, want the other 24: %v", len(objs), ids(objs))
 		}
 	})
 	t.Run("crds.keep", func(t *testing.T) {

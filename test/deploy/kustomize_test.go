@@ -56,7 +56,7 @@ func TestKustomize(t *testing.T) {
 
 	bases := map[string][]*unstructured.Unstructured{}
 	var applied []*unstructured.Unstructured
-	for _, dir := range []string{"config/crd", "config/manager", "config/rbac", "config/agent", "config/default", "config/samples"} {
+	for _, dir := range []string{"config/crd", "config/manager", "config/rbac", "config/agent", "config/quorum-holder", "config/default", "config/samples"} {
 		objs := kustomize(t, dir)
 		bases[dir] = objs
 		if dir == "config/samples" {
@@ -79,7 +79,7 @@ func TestKustomize(t *testing.T) {
 
 	// config/default is the sum of the others but the samples.
 	parts := make([]string, 0, len(bases["config/default"]))
-	for _, dir := range []string{"config/crd", "config/manager", "config/rbac", "config/agent"} {
+	for _, dir := range []string{"config/crd", "config/manager", "config/rbac", "config/agent", "config/quorum-holder"} {
 		parts = append(parts, ids(bases[dir])...)
 	}
 	slices.Sort(parts)

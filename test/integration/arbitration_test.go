@@ -3,14 +3,19 @@ package integration
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/controllers"
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
+	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
 
 // TestOutOfServiceTaint crashes a node (its agent and its kubelet stop): once it is Down and
@@ -77,6 +82,72 @@ func (f *fixture) waitTaint(t *testing.T, node string, want bool) {
 		}
 		if got := hasOutOfService(n); got != want {
 			return fmt.Errorf("tainted %v, taints %v", got, n.Spec.Taints)
+		}
+		return nil
+	})
+}
+
+// TestQuorumHolderMovesAfterTheOwnerCrashes runs real quorum holders (internal/quorumholder, on a
+// shared in-memory disk) for the holder pods the manager makes. The first holder takes the disk
+// at epoch 1. When its node crashes (its disk I/O stops, it releases nothing), the manager moves
+// the holder only once the holder's Lease has run out; the new holder waits out the old disk
+// lease and takes the disk at epoch 2. The group fails over and never runs on both nodes; the
+// crashed node is tainted out-of-service, and when it is back the quorum stays where it is.
+func TestQuorumHolderMovesAfterTheOwnerCrashes(t *testing.T) {
+	ctx := context.Background()
+	f := newFixtureThen(t, func(f *fixture) {
+		must(t, testenv.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
+	})
+	qd := &wp.QuorumDisk{}
+	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: f.cluster}, qd))
+	qd.Spec.VolumeClaim = wp.VolumeClaimReference{Namespace: f.ns, Name: "quorum"}
+	qd.Spec.LeaseDuration = &metav1.Duration{Duration: 2 * time.Second}
+	must(t, k8sClient.Update(ctx, qd))
+	startManagerWith(t, func(o *controllers.Options) { o.Holder.Image = "wolfpack:test" })
+
+	f.waitQuorum(t, f.a, 1)
+	f.expectClusterEvent(t, wp.HolderPlacedReason, "started the quorum holder on node "+f.a)
+	f.waitOnline(t, f.a)
+
+	w := f.watch(t)
+	crashed := time.Now()
+	must(t, f.kubelet.Kill(ctx, f.a))
+	f.waitQuorum(t, f.b, 2)
+	took := time.Since(crashed)
+	f.waitOnline(t, f.b)
+	w.check(t)
+	f.expectClusterEvent(t, wp.HolderRemovedReason, "deleted the quorum holder on node "+f.a)
+	f.waitTaint(t, f.a, true)
+	// The holder's Lease runs out 2 s after a's last renewal, and b's holder then watches the
+	// disk for a lease period and more before it claims it.
+	if took < 4*time.Second {
+		t.Errorf("b held the quorum %v after a crashed: sooner than the two lease periods it must wait", took)
+	}
+	t.Logf("quorum on b at epoch 2, %v after a crashed", took.Round(time.Millisecond))
+
+	must(t, f.kubelet.Revive(ctx, f.a))
+	f.waitNodes(t, map[string]wp.NodeState{f.a: wp.NodeUp})
+	f.waitTaint(t, f.a, false)
+	f.waitQuorum(t, f.b, 2)
+	if got := f.kubelet.HolderStarts(); !slices.Equal(got, []string{f.a, f.b}) {
+		t.Errorf("holders started on %v, want on a then b", got)
+	}
+	if errs := f.kubelet.HolderErrors(); len(errs) > 0 {
+		t.Errorf("quorum holders failed: %v", errs)
+	}
+}
+
+// waitQuorum waits until node holds the quorum at epoch, by the QuorumDisk's status.
+func (f *fixture) waitQuorum(t *testing.T, node string, epoch int64) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%s holds the quorum at epoch %d", node, epoch), func() error {
+		qd := &wp.QuorumDisk{}
+		if err := k8sClient.Get(context.Background(), client.ObjectKey{Name: f.cluster}, qd); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(qd.Status.Conditions, wp.QuorumCondition)
+		if qd.Status.Owner != node || qd.Status.Epoch != epoch || c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("owner %q epoch %d, condition %+v", qd.Status.Owner, qd.Status.Epoch, c)
 		}
 		return nil
 	})

@@ -190,7 +190,8 @@ func (w *watcher) snapshot(ctx context.Context) {
 		}
 	}
 	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed {
+		// The group's pods; a quorum holder's pod is the cluster's, not the group's.
+		if p.Labels[wp.GroupLabel] != "" && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed {
 			nodes[p.Spec.NodeName] = true
 			where = append(where, fmt.Sprintf("pod %s %s on %s", p.Name, p.Status.Phase, p.Spec.NodeName))
 		}

@@ -29,6 +29,12 @@ func startManager(t *testing.T) (stop func()) {
 // startManagerWithClock is startManager with the Failover Manager's clock given.
 func startManagerWithClock(t *testing.T, groupClock clock.PassiveClock) (stop func()) {
 	t.Helper()
+	return startManagerWith(t, func(o *controllers.Options) { o.GroupClock = groupClock })
+}
+
+// startManagerWith is startManager with the options changed by set.
+func startManagerWith(t *testing.T, set func(*controllers.Options)) (stop func()) {
+	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -39,8 +45,9 @@ func startManagerWithClock(t *testing.T, groupClock clock.PassiveClock) (stop fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := controllers.Setup(mgr, controllers.Options{FenceGrace: fenceGrace, Concurrency: 2, GroupClock: groupClock,
-		LeaseNamespace: testenv.LeaseNamespace}); err != nil {
+	o := controllers.Options{FenceGrace: fenceGrace, Concurrency: 2, LeaseNamespace: testenv.LeaseNamespace}
+	set(&o)
+	if err := controllers.Setup(mgr, o); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

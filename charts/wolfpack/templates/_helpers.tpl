@@ -55,6 +55,10 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{ include "wolfpack.fullname" . }}-node-agent
 {{- end }}
 
+{{- define "wolfpack.holderName" -}}
+{{ include "wolfpack.fullname" . }}-quorum-holder
+{{- end }}
+
 {{/* The heartbeat key Secret: the existing one, else the one the chart creates. */}}
 {{- define "wolfpack.heartbeatKeySecret" -}}
 {{- if .Values.heartbeatKey.existingSecret }}
