@@ -47,6 +47,9 @@ const (
 	QuorumHeldReason = "QuorumHeld"
 	// QuorumLostReason means no node holds a valid quorum lease; no group is started.
 	QuorumLostReason = "QuorumLost"
+	// QuorumReleasedReason means the quorum holder gave the quorum disk up on purpose, as when
+	// its pod is stopped or moved.
+	QuorumReleasedReason = "QuorumReleased"
 	// HolderPlacedReason means the manager started a quorum holder pod on a member node, to take
 	// or keep the quorum disk's lease.
 	HolderPlacedReason = "HolderPlaced"

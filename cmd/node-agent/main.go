@@ -1,7 +1,9 @@
 // Command node-agent is Wolfpack's agent on one cluster node (a DaemonSet with host networking):
 // it exchanges authenticated UDP heartbeats with its peers, renews its node's Lease with what it
 // hears, holds the floating addresses of the groups its node owns, and runs their node-local
-// health checks in a separate Resource Monitor process ("node-agent monitor").
+// health checks in a separate Resource Monitor process ("node-agent monitor"). The same binary is
+// the quorum holder ("node-agent quorum"), which the manager runs as a pod on the node that is to
+// hold the quorum disk.
 package main
 
 import (

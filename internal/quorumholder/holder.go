@@ -507,7 +507,7 @@ func (h *Holder) shutdown(ctx context.Context, lease *quorum.Lease) error {
 		} else {
 			h.log.Info("released the quorum disk on shutdown", "epoch", epoch)
 		}
-		h.event(corev1.EventTypeNormal, wolfpackv1alpha1.QuorumLostReason, "Release",
+		h.event(corev1.EventTypeNormal, wolfpackv1alpha1.QuorumReleasedReason, "Release",
 			"node %s released the quorum disk (epoch %d) on shutdown", h.cfg.Node, epoch)
 	}
 	h.setNotHeld()

@@ -90,7 +90,7 @@ func TestAcquireRenewRelease(t *testing.T) {
 	if a.h.Held() || heldMetric("qh-lifecycle") != 0 {
 		t.Error("still held after shutdown")
 	}
-	if ev := w.rec.find("Normal QuorumLost node node-a released the quorum disk (epoch 1) on shutdown"); len(ev) != 1 {
+	if ev := w.rec.find("Normal QuorumReleased node node-a released the quorum disk (epoch 1) on shutdown"); len(ev) != 1 {
 		t.Errorf("events %v", w.rec.find(""))
 	}
 	d, err := quorum.Open(w.dev, uidBytes())
