@@ -66,7 +66,7 @@ build: generate manifests ## Build the binaries into bin/.
 .PHONY: test
 test: envtest-binaries ## Run unit, envtest integration (verbosely: they print the bad-input table) and deploy tests.
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
-		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/integration -e /test/deploy)
+		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/integration -e /test/deploy -e /test/e2e)
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
 		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/integration/...
 	$(MAKE) --no-print-directory test-deploy
@@ -82,6 +82,15 @@ test-integration: envtest-binaries ## Run the envtest integration tests only, ve
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
 		$(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v ./test/integration/...
 
+# The local cluster's binaries (test/e2e/cluster), built from the Go module proxy by hack/k8s-binaries.sh.
+E2E_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kwok
+CLUSTER_DIR ?= $(CURDIR)/bin/localcluster
+
+.PHONY: test-e2e
+test-e2e: ## End-to-end tests on a local cluster of real processes with kwok nodes; the first run builds the binaries (about 12 minutes).
+	bindir="$$(hack/k8s-binaries.sh $(E2E_BINARIES))" && \
+		WOLFPACK_E2E_BINDIR="$$bindir" $(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/e2e/...
+
 .PHONY: envtest-binaries
 envtest-binaries: ## Build etcd and kube-apiserver from the Go module proxy into bin/k8s (cached).
 	hack/k8s-binaries.sh etcd kube-apiserver >/dev/null
@@ -91,6 +100,15 @@ envtest-binaries: ## Build etcd and kube-apiserver from the Go module proxy into
 .PHONY: demo
 demo: ## Today: the sample group online, moved and failed over on envtest with simulated nodes (see README.md).
 	@hack/demo.sh
+
+.PHONY: cluster-up
+cluster-up: ## Start a local cluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok nodes) that keeps running; prints its KUBECONFIG.
+	bindir="$$(hack/k8s-binaries.sh $(E2E_BINARIES))" && \
+		$(GO) run ./hack/localcluster up --dir $(CLUSTER_DIR) --bin-dir "$$bindir"
+
+.PHONY: cluster-down
+cluster-down: ## Stop the cluster started by make cluster-up.
+	$(GO) run ./hack/localcluster down --dir $(CLUSTER_DIR)
 
 ##@ Tools (built from hack/tools/go.mod, pinned there)
 
