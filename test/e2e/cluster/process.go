@@ -22,6 +22,11 @@ type Process struct {
 	Args []string `json:"args"` // Args[0] is the binary
 	Log  string   `json:"log"`
 	PID  int      `json:"pid,omitempty"`
+	// Env is added to the environment this process inherits.
+	Env []string `json:"env,omitempty"`
+	// Exe is the program the process runs once Args[0] has exec'ed it (as nsenter does), when
+	// that differs from Args[0].
+	Exe string `json:"exe,omitempty"`
 
 	// done is closed when the process, a child of this one, has been reaped; nil for a
 	// process read from the state file.
@@ -42,6 +47,9 @@ func (p *Process) start() error {
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if len(p.Env) > 0 {
+		cmd.Env = append(os.Environ(), p.Env...)
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s: %w", p.Name, err)
 	}
@@ -74,7 +82,7 @@ func (p *Process) running() bool {
 		return false
 	}
 	argv0, _, _ := bytes.Cut(cmdline, []byte{0})
-	return string(argv0) == p.Args[0] && !zombie(p.PID)
+	return (string(argv0) == p.Args[0] || (p.Exe != "" && string(argv0) == p.Exe)) && !zombie(p.PID)
 }
 
 // zombie tells whether pid has exited and waits for its parent to reap it.
