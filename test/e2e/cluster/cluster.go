@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -74,6 +75,11 @@ type Options struct {
 	Nodes []Node
 	// Log receives one line per step (process started, ready, stopped); nil discards them.
 	Log io.Writer
+	// ExtraAPIAddresses are addresses of this machine, besides 127.0.0.1, on which
+	// kube-apiserver serves, such as the host's address on a network that processes in network
+	// namespaces reach (netsim.Net.HostIP): kube-apiserver then binds the wildcard address, its
+	// serving certificate names them, and KubeconfigFor writes a kubeconfig for each.
+	ExtraAPIAddresses []netip.Addr
 }
 
 // Node is a fake node.
@@ -95,6 +101,8 @@ type state struct {
 	Ports      Ports      `json:"ports"`
 	Nodes      []Node     `json:"nodes"`
 	Processes  []*Process `json:"processes"`
+	// ExtraAPIAddresses are Options.ExtraAPIAddresses.
+	ExtraAPIAddresses []netip.Addr `json:"extraAPIAddresses,omitempty"`
 }
 
 // Cluster is a running local cluster, started here or attached to.
@@ -167,7 +175,7 @@ func prepare(o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writePKI(dir, ports.APIServer); err != nil {
+	if err := writePKI(dir, ports.APIServer, o.ExtraAPIAddresses); err != nil {
 		return nil, fmt.Errorf("certificates: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, kwokConfigFile), kwokStages, 0o600); err != nil {
@@ -175,12 +183,13 @@ func prepare(o Options) (*Cluster, error) {
 	}
 	c := &Cluster{
 		state: state{
-			Dir:        dir,
-			BinDir:     binDir,
-			Kubeconfig: filepath.Join(dir, adminKubeconfig),
-			Ports:      ports,
-			Nodes:      nodes,
-			Processes:  processes(dir, binDir, ports, nodes),
+			Dir:               dir,
+			BinDir:            binDir,
+			Kubeconfig:        filepath.Join(dir, adminKubeconfig),
+			Ports:             ports,
+			Nodes:             nodes,
+			Processes:         processes(dir, binDir, ports, nodes, o.ExtraAPIAddresses),
+			ExtraAPIAddresses: o.ExtraAPIAddresses,
 		},
 		log: o.Log,
 	}
@@ -205,6 +214,11 @@ func validate(o Options) error {
 	for _, name := range []string{etcd, kubeAPIServer, controllerManager, scheduler, kwok} {
 		if _, err := os.Stat(filepath.Join(o.BinDir, name)); err != nil {
 			return fmt.Errorf("cluster: %w (build it with hack/k8s-binaries.sh)", err)
+		}
+	}
+	for _, a := range o.ExtraAPIAddresses {
+		if !a.IsValid() || a.IsUnspecified() {
+			return fmt.Errorf("cluster: extra API address %q: want a specific address", a)
 		}
 	}
 	seen := map[string]bool{}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,7 +68,7 @@ func freePorts(nodes []Node) (Ports, error) {
 }
 
 // processes returns the command lines of every component, in start order.
-func processes(dir, binDir string, ports Ports, nodes []Node) []*Process {
+func processes(dir, binDir string, ports Ports, nodes []Node, extraAPIAddresses []netip.Addr) []*Process {
 	in := func(name string) string { return filepath.Join(dir, name) }
 	bin := func(name string) string { return filepath.Join(binDir, name) }
 	proc := func(name string, args []string) *Process {
@@ -76,7 +77,7 @@ func processes(dir, binDir string, ports Ports, nodes []Node) []*Process {
 	procs := make([]*Process, 0, 4+len(nodes))
 	procs = append(procs,
 		proc(etcd, etcdArgs(in, ports)),
-		proc(kubeAPIServer, apiServerArgs(in, ports)),
+		proc(kubeAPIServer, apiServerArgs(in, ports, extraAPIAddresses)),
 		// As the admin, with one client for all controllers rather than a service account each
 		// (--use-service-account-credentials): kube-controller-manager fetches those from the
 		// API server while its controllers start, and exits if the API server restarts then.
@@ -108,10 +109,10 @@ func etcdArgs(in func(string) string, ports Ports) []string {
 	}
 }
 
-func apiServerArgs(in func(string) string, ports Ports) []string {
+func apiServerArgs(in func(string) string, ports Ports, extraAddresses []netip.Addr) []string {
 	return []string{
 		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(ports.Etcd),
-		"--bind-address=127.0.0.1",
+		"--bind-address=" + apiBindAddress(extraAddresses),
 		"--advertise-address=127.0.0.1",
 		// The endpoints of the "kubernetes" Service may not be loopback addresses; nothing
 		// here runs in a pod network that would use them.

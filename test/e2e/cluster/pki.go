@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -49,9 +50,10 @@ var identities = []identity{
 }
 
 // writePKI generates a fresh CA, one serving certificate for kube-apiserver,
-// kube-controller-manager and kube-scheduler (all on 127.0.0.1), the service-account signing
-// key, and a kubeconfig with its own client certificate for each identity.
-func writePKI(dir string, apiServerPort int) error {
+// kube-controller-manager and kube-scheduler (all on 127.0.0.1, kube-apiserver also on the
+// extra addresses), the service-account signing key, and a kubeconfig with its own client
+// certificate for each identity.
+func writePKI(dir string, apiServerPort int, extraAPIAddresses []netip.Addr) error {
 	if err := os.MkdirAll(filepath.Join(dir, "pki"), 0o700); err != nil {
 		return err
 	}
@@ -76,7 +78,7 @@ func writePKI(dir string, apiServerPort int) error {
 	if err := writePEM(filepath.Join(dir, caCertFile), "CERTIFICATE", caDER); err != nil {
 		return err
 	}
-	if err := writeServingCert(dir, ca, caKey); err != nil {
+	if err := writeServingCert(dir, ca, caKey, extraAPIAddresses); err != nil {
 		return err
 	}
 	if err := writeServiceAccountKey(dir); err != nil {
@@ -91,14 +93,19 @@ func writePKI(dir string, apiServerPort int) error {
 	return nil
 }
 
-func writeServingCert(dir string, ca *x509.Certificate, caKey crypto.Signer) error {
+func writeServingCert(dir string, ca *x509.Certificate, caKey crypto.Signer, extraAddresses []netip.Addr) error {
+	ips := make([]net.IP, 0, 3+len(extraAddresses))
+	ips = append(ips, net.IPv4(127, 0, 0, 1), net.IPv6loopback, serviceIP)
+	for _, a := range extraAddresses {
+		ips = append(ips, a.AsSlice())
+	}
 	template := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "kube-apiserver"},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 			"kubernetes.default.svc.cluster.local"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, serviceIP},
+		IPAddresses: ips,
 	}
 	return writeKeyPair(dir, servingCertFile, servingKeyFile, template, ca, caKey)
 }
