@@ -88,7 +88,7 @@ CLUSTER_DIR ?= $(CURDIR)/bin/localcluster
 
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests on a local cluster of real processes with kwok nodes; the first run builds the binaries (about 12 minutes).
-	bindir="$$(hack/k8s-binaries.sh $(E2E_BINARIES))" && \
+	bindir="$$(hack/k8s-binaries.sh $(E2E_BINARIES))" && hack/helm.sh >/dev/null && \
 		WOLFPACK_E2E_BINDIR="$$bindir" $(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/e2e/...
 
 .PHONY: envtest-binaries
@@ -98,8 +98,14 @@ envtest-binaries: ## Build etcd and kube-apiserver from the Go module proxy into
 ##@ Demo
 
 .PHONY: demo
-demo: ## Today: the sample group online, moved and failed over on envtest with simulated nodes (see README.md).
-	@hack/demo.sh
+demo: ## The main job: a local cluster, the manager, two member nodes with their agents, the sample group moved and its node crashed; left running (make demo-down). Needs root for network namespaces.
+	@kubebin="$$(hack/k8s-binaries.sh $(E2E_BINARIES))" && hack/helm.sh >/dev/null && \
+		$(GO) build -o $(BIN)/ ./cmd/... && \
+		$(GO) run ./hack/demo --dir $(BIN)/demo --kube-bin "$$kubebin" --wolfpack-bin $(BIN) --helm $(BIN)/helm
+
+.PHONY: demo-down
+demo-down: ## Stop what make demo left running.
+	$(GO) run ./hack/demo down --dir $(BIN)/demo
 
 .PHONY: cluster-up
 cluster-up: ## Start a local cluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok nodes) that keeps running; prints its KUBECONFIG.

@@ -1,0 +1,585 @@
+// Package env runs Wolfpack end to end on a local cluster (test/e2e/cluster): the CRDs, RBAC and
+// heartbeat key installed with the Helm chart; the manager as a real process; one node agent per
+// member node, each a real process in its own network namespace with a private and a public
+// heartbeat link and a management link to the API server (test/e2e/netsim); the quorum disk a
+// file that the quorum holder process of the owner node opens; and the sample group. It is what
+// `make demo` and the end-to-end tests run.
+//
+// kwok plays the kubelets, so pods only pretend to run. The one pod whose process matters, the
+// quorum holder's, is run for real by a small stand-in kubelet here: when kwok reports a holder
+// pod Running on a node whose agent runs, its `node-agent quorum` process is started in that
+// node's namespace; when the pod goes, the process gets SIGTERM.
+package env
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
+	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/test/e2e/cluster"
+	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
+)
+
+const (
+	// ClusterName is the QuorumDisk of the sample, and the label value of its member nodes.
+	ClusterName = "demo"
+	// Namespace holds the sample group.
+	Namespace = "demo"
+	// SystemNamespace holds the agents' Leases, the heartbeat key and the quorum claim.
+	SystemNamespace = "wolfpack-system"
+	// Group is the sample group's name.
+	Group = "sql"
+	// quorumFile is the quorum disk, standing in for a shared SCSI LUN.
+	quorumFile = "quorum.disk"
+	// netIDFile records the network's ID in the directory, so that Down can remove it.
+	netIDFile = "netsim.id"
+)
+
+// Nodes of the local cluster: the sample group's two preferred owners, and a third node outside
+// the failover cluster.
+var (
+	NodeA  = "demo-1"
+	NodeB  = "demo-2"
+	NodeC  = "demo-3"
+	Member = []string{NodeA, NodeB}
+)
+
+// Options configure Start.
+type Options struct {
+	// Dir holds the cluster's files, the logs and the quorum disk.
+	Dir string
+	// KubeBin holds etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
+	KubeBin string
+	// WolfpackBin holds manager, node-agent and kubectl-cluster.
+	WolfpackBin string
+	// Helm is the helm binary.
+	Helm string
+	// FenceGrace is the manager's --fence-grace (0: 5 s).
+	FenceGrace time.Duration
+	// Log receives progress.
+	Log io.Writer
+}
+
+// Env is a running end-to-end environment.
+type Env struct {
+	o       Options
+	Cluster *cluster.Cluster
+	Net     *netsim.Net
+	Client  client.Client
+	// nsKubeconfig reaches the API server from inside the nodes' namespaces.
+	nsKubeconfig string
+
+	mu      sync.Mutex
+	crashed map[string]bool
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// Scheme has the built-in types and Wolfpack's.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(wolfpackv1alpha1.AddToScheme(s))
+	return s
+}
+
+// Start brings everything up and waits until the sample group is Online. It fails, with the
+// reason, when network namespaces cannot be made here (netsim.Available).
+func Start(ctx context.Context, o Options) (e *Env, err error) {
+	if err := netsim.Available(); err != nil {
+		return nil, fmt.Errorf("the end-to-end environment needs network namespaces: %w", err)
+	}
+	if o.FenceGrace == 0 {
+		o.FenceGrace = 5 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return nil, err
+	}
+	e = &Env{o: o, crashed: map[string]bool{}}
+	defer func() {
+		// WOLFPACK_E2E_KEEP leaves a failed start running, to look at it.
+		if err != nil && os.Getenv("WOLFPACK_E2E_KEEP") == "" {
+			_ = e.Stop()
+		}
+	}()
+	id := strconv.FormatInt(time.Now().UnixNano()%0xffff, 16)
+	if e.Net, err = netsim.New(netsim.Options{ID: id, Nodes: []string{NodeA, NodeB, NodeC}, Log: o.Log}); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(o.Dir, netIDFile), []byte(id), 0o600); err != nil {
+		return nil, err
+	}
+	if err := e.startCluster(ctx); err != nil {
+		return nil, err
+	}
+	steps := []struct {
+		what string
+		do   func(context.Context) error
+	}{
+		{"installing the Helm chart", e.installChart},
+		{"creating the claims", e.createClaims},
+		{"creating the QuorumDisk", e.createQuorumDisk},
+		{"starting the manager", e.startManager},
+		{"starting the node agents", e.startAgents},
+		{"waiting for a node to hold the quorum disk", e.waitQuorum},
+		{"creating the sample group", e.createSamples},
+	}
+	for _, s := range steps {
+		e.logf("%s", s.what)
+		if err := s.do(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.what, err)
+		}
+		if s.what == "starting the node agents" {
+			e.runHolders() // before waiting for the quorum, which the holders take
+		}
+	}
+	return e, e.WaitGroupOnline(ctx, "", 3*time.Minute)
+}
+
+func (e *Env) logf(format string, args ...any) {
+	_, _ = fmt.Fprintf(e.o.Log, "env: "+format+"\n", args...)
+}
+
+func (e *Env) startCluster(ctx context.Context) error {
+	labels := map[string]string{wolfpackv1alpha1.ClusterLabel: ClusterName}
+	var err error
+	e.Cluster, err = cluster.Start(ctx, cluster.Options{Dir: e.o.Dir, BinDir: e.o.KubeBin, Log: e.o.Log,
+		ExtraAPIAddresses: []netip.Addr{e.Net.HostIP()},
+		Nodes: []cluster.Node{
+			{Name: NodeA, Labels: labels, IP: e.Net.IP(NodeA, "public").String()},
+			{Name: NodeB, Labels: labels, IP: e.Net.IP(NodeB, "public").String()},
+			{Name: NodeC, IP: e.Net.IP(NodeC, "public").String()},
+		}})
+	if err != nil {
+		return err
+	}
+	if e.nsKubeconfig, err = e.Cluster.KubeconfigFor(e.Net.HostIP()); err != nil {
+		return err
+	}
+	e.Client, err = client.New(e.Cluster.RESTConfig(), client.Options{Scheme: Scheme()})
+	return err
+}
+
+// Kubeconfig is the admin kubeconfig, for use on the host.
+func (e *Env) Kubeconfig() string { return e.Cluster.Kubeconfig() }
+
+func (e *Env) installChart(ctx context.Context) error {
+	chart := filepath.Join(testenv.RepoRoot(), "charts", "wolfpack")
+	// The CRDs, RBAC and the heartbeat key; the manager and the agents run as processes here.
+	cmd := exec.CommandContext(ctx, e.o.Helm, "install", //nolint:gosec // the helm binary we were given
+		"wolfpack", chart, "--namespace", SystemNamespace, "--create-namespace",
+		"--kubeconfig", e.Kubeconfig(), "--set", "manager.replicas=0", "--set", "agent.enabled=false")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("helm install: %w\n%s", err, out)
+	}
+	return e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}})
+}
+
+// createClaims makes the quorum claim and the sample's data claim, each bound to a volume of its
+// own (the controller manager's volume binder binds them).
+func (e *Env) createClaims(ctx context.Context) error {
+	for _, c := range []struct{ namespace, name string }{{SystemNamespace, "quorum-demo"}, {Namespace, "sql-data"}} {
+		pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: c.namespace + "-" + c.name},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+				AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+				PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/wolfpack-e2e/" + c.name}},
+				ClaimRef:                      &corev1.ObjectReference{Namespace: c.namespace, Name: c.name},
+			}}
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: c.namespace, Name: c.name},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+				VolumeName:  pv.Name, StorageClassName: new(string),
+			}}
+		if err := e.Client.Create(ctx, pv); err != nil {
+			return err
+		}
+		if err := e.Client.Create(ctx, pvc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createQuorumDisk applies the sample QuorumDisk with this environment's heartbeat networks, and
+// the fence action None: kwok's pods have no containers to stop.
+func (e *Env) createQuorumDisk(ctx context.Context) error {
+	objs, err := testenv.Samples()
+	if err != nil {
+		return err
+	}
+	for _, u := range objs {
+		if u.GetKind() != "QuorumDisk" {
+			continue
+		}
+		qd := &wolfpackv1alpha1.QuorumDisk{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, qd); err != nil {
+			return err
+		}
+		qd.Spec.Heartbeat.Networks = []wolfpackv1alpha1.HeartbeatNetwork{
+			{Name: "private", CIDR: e.Net.CIDR("private").String(), Role: wolfpackv1alpha1.PrivateNetwork},
+			{Name: "public", CIDR: e.Net.CIDR("public").String(), Role: wolfpackv1alpha1.PublicNetwork},
+		}
+		qd.Spec.Fencing.Action = wolfpackv1alpha1.FenceNone
+		return e.Client.Create(ctx, qd)
+	}
+	return errors.New("config/samples has no QuorumDisk")
+}
+
+// waitQuorum waits until a member node's quorum holder holds the disk, as an MSCS cluster forms
+// only once a node has the quorum resource: a fresh holder watches the disk for a lease period
+// first.
+func (e *Env) waitQuorum(ctx context.Context) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		qd := &wolfpackv1alpha1.QuorumDisk{}
+		if err := e.Client.Get(ctx, client.ObjectKey{Name: ClusterName}, qd); err == nil && qd.Status.Owner != "" {
+			e.logf("node %s holds the quorum disk at epoch %d", qd.Status.Owner, qd.Status.Epoch)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no node holds the quorum disk after 2 minutes; see the holder-*.log files in %s", e.o.Dir)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// createSamples applies the sample group and its resources, its floating address moved into the
+// public network.
+func (e *Env) createSamples(ctx context.Context) error {
+	objs, err := testenv.Samples()
+	if err != nil {
+		return err
+	}
+	for _, u := range objs {
+		switch u.GetKind() {
+		case "QuorumDisk":
+			continue
+		case "Resource":
+			if _, ok, _ := unstructured.NestedMap(u.Object, "spec", "ipAddress"); ok {
+				if err := unstructured.SetNestedField(u.Object, e.FloatingIP().String(), "spec", "ipAddress", "address"); err != nil {
+					return err
+				}
+			}
+		}
+		u.SetNamespace(Namespace)
+		if err := e.Client.Create(ctx, u); err != nil {
+			return fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// FloatingIP is the sample ipAddress resource's address: .50 of the public network.
+func (e *Env) FloatingIP() netip.Addr {
+	a := e.Net.CIDR("public").Addr().As4()
+	a[3] = 50
+	return netip.AddrFrom4(a)
+}
+
+func (e *Env) bin(name string) string { return filepath.Join(e.o.WolfpackBin, name) }
+
+func (e *Env) startManager(ctx context.Context) error {
+	port, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	return e.Cluster.Run(ctx, cluster.Extra{Name: "manager",
+		Args: []string{e.bin("manager"), "--leader-elect=false", "--node-lease-namespace=" + SystemNamespace,
+			"--fence-grace=" + e.o.FenceGrace.String(), "--quorum-holder-image=wolfpack:e2e",
+			"--metrics-bind-address=0", "--health-probe-bind-address=" + port},
+		Env:   []string{"KUBECONFIG=" + e.Kubeconfig()},
+		Ready: httpOK("http://" + port + "/readyz")})
+}
+
+// freeAddr is a free TCP address on the host's loopback.
+func freeAddr() (string, error) {
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
+}
+
+func httpOK(url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+func (e *Env) startAgents(ctx context.Context) error {
+	for _, n := range Member {
+		if err := e.StartAgent(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inNode is the command line that runs bin with args in node's network namespace.
+func (e *Env) inNode(node, bin string, args ...string) []string {
+	cmd := e.Net.Command(context.Background(), node, bin, args...)
+	return append([]string{cmd.Path}, cmd.Args[1:]...)
+}
+
+// StartAgent starts node's agent in its namespace and waits until it renews its Lease.
+func (e *Env) StartAgent(ctx context.Context, node string) error {
+	probe := netip.AddrPortFrom(e.Net.IP(node, "mgmt"), 8082).String()
+	since := time.Now()
+	return e.Cluster.Run(ctx, cluster.Extra{Name: "agent-" + node, Exe: e.bin("node-agent"),
+		Args: e.inNode(node, e.bin("node-agent"), "--node-name="+node, "--cluster="+ClusterName,
+			"--lease-namespace="+SystemNamespace, "--metrics-bind-address=0", "--health-probe-bind-address="+probe),
+		Env: []string{"KUBECONFIG=" + e.nsKubeconfig},
+		Ready: func(ctx context.Context) error {
+			l := &coordinationv1.Lease{}
+			if err := e.Client.Get(ctx, client.ObjectKey{Namespace: SystemNamespace, Name: node}, l); err != nil {
+				return err
+			}
+			if l.Spec.RenewTime == nil || l.Spec.RenewTime.Before(&metav1.MicroTime{Time: since}) {
+				return fmt.Errorf("the Lease of %s is not renewed yet", node)
+			}
+			return nil
+		}})
+}
+
+// runHolders is the stand-in kubelet of the quorum holder pods: see the package documentation.
+func (e *Env) runHolders() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stop, e.done = cancel, make(chan struct{})
+	go func() {
+		defer close(e.done)
+		for ctx.Err() == nil {
+			if err := e.syncHolders(ctx); err != nil && ctx.Err() == nil {
+				e.logf("quorum holders: %v", err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+func (e *Env) syncHolders(ctx context.Context) error {
+	var pods corev1.PodList
+	if err := e.Client.List(ctx, &pods, client.InNamespace(SystemNamespace),
+		client.MatchingLabels{"app.kubernetes.io/component": arbitration.HolderComponent}); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			want[p.Spec.NodeName] = true
+		}
+	}
+	for _, n := range Member {
+		name := "holder-" + n
+		running := e.Cluster.Running(name)
+		switch {
+		case want[n] && !running && e.Cluster.Running("agent-"+n) && !e.isCrashed(n):
+			err := e.Cluster.Run(ctx, cluster.Extra{Name: name, Exe: e.bin("node-agent"),
+				Args: e.inNode(n, e.bin("node-agent"), "quorum", "--node-name="+n, "--cluster="+ClusterName,
+					"--device="+filepath.Join(e.o.Dir, quorumFile), "--lease-namespace="+SystemNamespace),
+				Env: []string{"KUBECONFIG=" + e.nsKubeconfig}})
+			if err != nil {
+				return err
+			}
+		case !want[n] && running:
+			if err := e.Cluster.Terminate(name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Env) isCrashed(node string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.crashed[node]
+}
+
+// Crashed lists the nodes crashed and not revived.
+func (e *Env) Crashed() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for n, c := range e.crashed {
+		if c {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Crash crashes node as a power loss would: its links go dead, its agent and quorum holder are
+// killed, and its kubelet (kwok) stops.
+func (e *Env) Crash(node string) error {
+	e.mu.Lock()
+	e.crashed[node] = true
+	e.mu.Unlock()
+	var errs []error
+	for _, network := range []string{"private", "public"} {
+		errs = append(errs, e.Net.Cut(node, network))
+	}
+	for _, p := range []string{"agent-" + node, "holder-" + node} {
+		if e.Cluster.Running(p) {
+			errs = append(errs, e.Cluster.Kill(p))
+		}
+	}
+	errs = append(errs, e.Cluster.StopNode(node))
+	return errors.Join(errs...)
+}
+
+// Revive boots a crashed node again: links, kubelet and agent. A reboot loses the addresses an
+// agent had added, such as a floating address.
+func (e *Env) Revive(ctx context.Context, node string) error {
+	for _, p := range e.Net.Addresses(node) {
+		if p.Addr() == e.FloatingIP() {
+			dev := e.Net.Interface("public")
+			if out, err := exec.CommandContext(ctx, "ip", "-n", //nolint:gosec // our namespace and address
+				e.Net.Namespace(node), "addr", "del", p.String(), "dev", dev).CombinedOutput(); err != nil {
+				return fmt.Errorf("rebooting %s: removing %s from %s: %w: %s", node, p, dev, err, out)
+			}
+		}
+	}
+	for _, network := range []string{"private", "public"} {
+		if err := e.Net.Restore(node, network); err != nil {
+			return err
+		}
+	}
+	if err := e.Cluster.StartNode(node); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.crashed[node] = false
+	e.mu.Unlock()
+	return e.StartAgent(ctx, node)
+}
+
+// Group reads the sample group.
+func (e *Env) Group(ctx context.Context) (*wolfpackv1alpha1.ResourceGroup, error) {
+	g := &wolfpackv1alpha1.ResourceGroup{}
+	return g, e.Client.Get(ctx, client.ObjectKey{Namespace: Namespace, Name: Group}, g)
+}
+
+// WaitGroupOnline waits until the sample group is Online, on node unless node is empty.
+func (e *Env) WaitGroupOnline(ctx context.Context, node string, timeout time.Duration) error {
+	var last string
+	deadline := time.Now().Add(timeout)
+	for {
+		g, err := e.Group(ctx)
+		if err == nil && g.Status.State == wolfpackv1alpha1.GroupOnline && (node == "" || g.Status.OwnerNode == node) {
+			return nil
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = fmt.Sprintf("%s on %q", g.Status.State, g.Status.OwnerNode)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("group %s/%s not Online on %q within %s: %s", Namespace, Group, node, timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Stop stops the holders' stand-in kubelet, every process and the network.
+func (e *Env) Stop() error {
+	if e.stop != nil {
+		e.stop()
+		<-e.done
+	}
+	var errs []error
+	if e.Cluster != nil {
+		errs = append(errs, e.Cluster.Stop())
+	}
+	if e.Net != nil {
+		errs = append(errs, e.Net.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Detach stops only this process's stand-in kubelet of the quorum holders and leaves everything
+// running, for `make demo`.
+func (e *Env) Detach() {
+	if e.stop != nil {
+		e.stop()
+		<-e.done
+	}
+}
+
+// Down stops an environment left running in dir by another process: its processes and its
+// network.
+func Down(dir string) error {
+	var errs []error
+	if c, err := cluster.Attach(dir); err == nil {
+		errs = append(errs, c.Stop())
+	} else if !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	if id, err := os.ReadFile(filepath.Join(dir, netIDFile)); err == nil {
+		errs = append(errs, netsim.Remove(string(id)))
+		errs = append(errs, os.Remove(filepath.Join(dir, netIDFile)))
+	}
+	return errors.Join(errs...)
+}
+
+// IsNotFound is apierrors.IsNotFound, for callers.
+var IsNotFound = apierrors.IsNotFound
+
+// ManagerBinary is the manager binary's path; the other binaries are next to it.
+func (e *Env) ManagerBinary() string { return e.bin("manager") }

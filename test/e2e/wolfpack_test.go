@@ -1,0 +1,241 @@
+// Package e2e tests Wolfpack end to end on a local cluster of real processes (test/e2e/env):
+// the manager, a node agent per member node in its own network namespace, the quorum holder,
+// etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok. Throughout every test
+// an invariant checker watches the API and the nodes' interfaces and fails the test if the
+// sample group is ever active on two nodes at once.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/test/e2e/env"
+	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
+)
+
+// settle bounds every wait; it holds on a loaded 2-core machine.
+const settle = 3 * time.Minute
+
+func TestMain(m *testing.M) {
+	// The clients here log nothing worth reading; the components log to their files.
+	ctrl.SetLogger(logr.Discard())
+	os.Exit(m.Run())
+}
+
+// start brings the environment up for one test, or skips with the reason.
+func start(t *testing.T) *env.Env {
+	t.Helper()
+	kubeBin := os.Getenv("WOLFPACK_E2E_BINDIR")
+	if kubeBin == "" {
+		t.Skip("WOLFPACK_E2E_BINDIR is not set: run make test-e2e")
+	}
+	if err := netsim.Available(); err != nil {
+		t.Skipf("network namespaces are not available here, so the agents cannot run apart: %v", err)
+	}
+	root := testenv.RepoRoot()
+	wolfpackBin := t.TempDir()
+	build := exec.CommandContext(context.Background(), "go", "build", "-o", wolfpackBin+"/", "./cmd/...")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/...: %v\n%s", err, out)
+	}
+	dir, err := os.MkdirTemp("", "wolfpack-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e, err := env.Start(ctx, env.Options{Dir: dir, KubeBin: kubeBin, WolfpackBin: wolfpackBin,
+		Helm: filepath.Join(root, "bin", "helm"), Log: testWriter{t}})
+	if err != nil {
+		t.Fatalf("starting the environment (logs in %s): %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := e.Stop(); err != nil {
+			t.Errorf("stopping the environment: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("logs kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return e
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// checker is the invariant checker: every 100 ms it takes the sample group's resources, its
+// pods and the member nodes' addresses, and records a violation whenever they put the group on
+// more than one node. A resource counts where it is OnlinePending, Online or OfflinePending; a
+// pod where it is bound, not deleted and not failed, unless its node has crashed (a crashed
+// node runs nothing); the floating address on the node whose public interface carries it.
+type checker struct {
+	e         *env.Env
+	mu        sync.Mutex
+	snapshots int
+	errors    []string
+	stop      func()
+}
+
+func watch(t *testing.T, e *env.Env) *checker {
+	t.Helper()
+	c := &checker{e: e}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			c.snapshot(ctx)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	c.stop = func() { cancel(); <-done }
+	t.Cleanup(func() { c.check(t) })
+	return c
+}
+
+func (c *checker) snapshot(ctx context.Context) {
+	var resources wp.ResourceList
+	var pods corev1.PodList
+	if c.e.Client.List(ctx, &resources, client.InNamespace(env.Namespace)) != nil ||
+		c.e.Client.List(ctx, &pods, client.InNamespace(env.Namespace), client.HasLabels{wp.GroupLabel}) != nil {
+		return // the API server may be restarting
+	}
+	crashed := c.e.Crashed()
+	on := map[string][]string{}
+	for _, r := range resources.Items {
+		if s := r.Status.State; s == wp.ResourceOnlinePending || s == wp.ResourceOnline || s == wp.ResourceOfflinePending {
+			on[r.Status.Node] = append(on[r.Status.Node], fmt.Sprintf("resource %s %s", r.Name, s))
+		}
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName != "" && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed && !slices.Contains(crashed, p.Spec.NodeName) {
+			on[p.Spec.NodeName] = append(on[p.Spec.NodeName], fmt.Sprintf("pod %s %s", p.Name, p.Status.Phase))
+		}
+	}
+	for _, n := range env.Member {
+		for _, a := range c.e.Net.Addresses(n) {
+			if a.Addr() == c.e.FloatingIP() && !slices.Contains(crashed, n) {
+				on[n] = append(on[n], "address "+a.String())
+			}
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.snapshots++
+	if len(on) > 1 {
+		c.errors = append(c.errors, fmt.Sprintf("the group is active on %d nodes at once: %v", len(on), on))
+	}
+}
+
+func (c *checker) check(t *testing.T) {
+	t.Helper()
+	c.stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.snapshots < 10 {
+		t.Errorf("the invariant checker took only %d snapshots", c.snapshots)
+	}
+	for i, e := range c.errors {
+		if i == 10 {
+			t.Errorf("... and %d more", len(c.errors)-10)
+			break
+		}
+		t.Error(e)
+	}
+	t.Logf("invariant checker: %d snapshots, %d violations", c.snapshots, len(c.errors))
+}
+
+// plugin runs the kubectl cluster plugin binary against the environment.
+func plugin(t *testing.T, e *env.Env, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(filepath.Dir(e.ManagerBinary()), "kubectl-cluster")
+	cmd := exec.CommandContext(context.Background(), bin, append(args, "--kubeconfig", e.Kubeconfig())...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl cluster %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestWolfpack runs the scenarios one after the other on one environment, the checker watching
+// throughout.
+func TestWolfpack(t *testing.T) {
+	e := start(t)
+	watch(t, e)
+	ctx := context.Background()
+	g, err := e.Group(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := g.Status.OwnerNode
+	other := env.NodeA
+	if first == env.NodeA {
+		other = env.NodeB
+	}
+	t.Logf("the group came up on %s", first)
+
+	t.Run("planned move", func(t *testing.T) {
+		began := time.Now()
+		out := plugin(t, e, "move", env.Group, "-n", env.Namespace, "--to", other, "--wait")
+		t.Logf("moved to %s in %s:\n%s", other, time.Since(began).Round(time.Millisecond), out)
+		if err := e.WaitGroupOnline(ctx, other, settle); err != nil {
+			t.Fatal(err)
+		}
+		waitAddress(t, e, other)
+	})
+
+	t.Run("node crash", func(t *testing.T) {
+		crashed := time.Now()
+		if err := e.Crash(other); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WaitGroupOnline(ctx, first, settle); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the group is Online on %s %s after %s crashed", first, time.Since(crashed).Round(time.Millisecond), other)
+		waitAddress(t, e, first)
+		if err := e.Revive(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		t.Log(plugin(t, e, "status"))
+	})
+}
+
+// waitAddress waits until node's public interface carries the floating address.
+func waitAddress(t *testing.T, e *env.Env, node string) {
+	t.Helper()
+	deadline := time.Now().Add(settle)
+	for {
+		for _, a := range e.Net.Addresses(node) {
+			if a.Addr() == e.FloatingIP() {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not carry the floating address %s: %v", node, e.FloatingIP(), e.Net.Addresses(node))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
