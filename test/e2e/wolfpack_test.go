@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -185,42 +186,211 @@ func TestWolfpack(t *testing.T) {
 	e := start(t)
 	watch(t, e)
 	ctx := context.Background()
-	g, err := e.Group(ctx)
-	if err != nil {
-		t.Fatal(err)
+	owner := func(t *testing.T) (string, int64) {
+		t.Helper()
+		g, err := e.Group(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Status.OwnerNode, g.Status.Epoch
 	}
-	first := g.Status.OwnerNode
-	other := env.NodeA
-	if first == env.NodeA {
-		other = env.NodeB
+	other := func(n string) string {
+		if n == env.NodeA {
+			return env.NodeB
+		}
+		return env.NodeA
 	}
+	first, _ := owner(t)
 	t.Logf("the group came up on %s", first)
 
 	t.Run("planned move", func(t *testing.T) {
+		to := other(first)
 		began := time.Now()
-		out := plugin(t, e, "move", env.Group, "-n", env.Namespace, "--to", other, "--wait")
-		t.Logf("moved to %s in %s:\n%s", other, time.Since(began).Round(time.Millisecond), out)
-		if err := e.WaitGroupOnline(ctx, other, settle); err != nil {
+		out := plugin(t, e, "move", env.Group, "-n", env.Namespace, "--to", to, "--wait")
+		t.Logf("moved to %s in %s:\n%s", to, time.Since(began).Round(time.Millisecond), out)
+		if err := e.WaitGroupOnline(ctx, to, settle); err != nil {
 			t.Fatal(err)
 		}
-		waitAddress(t, e, other)
+		waitAddress(t, e, to)
+	})
+
+	t.Run("private link cut", func(t *testing.T) {
+		node, epoch := owner(t)
+		cut := time.Now()
+		if err := e.Net.Cut(node, "private"); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, e, cut, wp.PrivateNetworkLostReason, node)
+		// Heartbeats go on over the public link: nothing moves, no node is Down.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if n, ep := owner(t); n != node || ep != epoch {
+				t.Fatalf("the group moved to %s (epoch %d) when only the private link was cut", n, ep)
+			}
+			qd := &wp.QuorumDisk{}
+			if err := e.Client.Get(ctx, client.ObjectKey{Name: env.ClusterName}, qd); err == nil {
+				for _, n := range qd.Status.Nodes {
+					if n.State != wp.NodeUp {
+						t.Fatalf("node %s is %s (%s) when only the private link was cut", n.Name, n.State, n.Message)
+					}
+				}
+			}
+		}
+		restored := time.Now()
+		if err := e.Net.Restore(node, "private"); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, e, restored, wp.PrivateNetworkRestoredReason, node)
+	})
+
+	t.Run("manager killed mid-move", func(t *testing.T) {
+		from, _ := owner(t)
+		to := other(from)
+		plugin(t, e, "move", env.Group, "-n", env.Namespace, "--to", to)
+		// Kill it once the move has begun, its first step written to the group's status.
+		eventuallyE(t, "the move under way", func() error {
+			g, err := e.Group(ctx)
+			if err != nil {
+				return err
+			}
+			op := g.Status.Operation
+			if op == nil || op.To != to || (op.Phase != wp.PhaseTakingOffline && op.Phase != wp.PhaseBringingOnline) {
+				return fmt.Errorf("operation %+v", op)
+			}
+			return nil
+		})
+		if err := e.Cluster.Kill("manager"); err != nil {
+			t.Fatal(err)
+		}
+		g, err := e.Group(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("killed the manager during %s %s, wave %d", g.Status.Operation.Kind, g.Status.Operation.Phase, g.Status.Operation.Wave)
+		if err := e.StartManager(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WaitGroupOnline(ctx, to, settle); err != nil {
+			t.Fatal(err)
+		}
+		waitAddress(t, e, to)
+	})
+
+	t.Run("API server restarted", func(t *testing.T) {
+		node, _ := owner(t)
+		if err := e.Cluster.RestartAPIServer(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WaitGroupOnline(ctx, "", settle); err != nil {
+			t.Fatal(err)
+		}
+		now, _ := owner(t)
+		t.Logf("the group was Online on %s before the restart and is Online on %s after it", node, now)
 	})
 
 	t.Run("node crash", func(t *testing.T) {
+		node, _ := owner(t)
+		survivor := other(node)
+		qd := &wp.QuorumDisk{}
+		if err := e.Client.Get(ctx, client.ObjectKey{Name: env.ClusterName}, qd); err != nil {
+			t.Fatal(err)
+		}
 		crashed := time.Now()
-		if err := e.Crash(other); err != nil {
+		if err := e.Crash(node); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.WaitGroupOnline(ctx, first, settle); err != nil {
+		if err := e.WaitGroupOnline(ctx, survivor, settle); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("the group is Online on %s %s after %s crashed", first, time.Since(crashed).Round(time.Millisecond), other)
-		waitAddress(t, e, first)
-		if err := e.Revive(ctx, other); err != nil {
+		t.Logf("the group is Online on %s %s after %s crashed (the quorum owner was %q)",
+			survivor, time.Since(crashed).Round(time.Millisecond), node, qd.Status.Owner)
+		waitAddress(t, e, survivor)
+		if err := e.Revive(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Cluster.WaitNodeReady(ctx, node); err != nil {
 			t.Fatal(err)
 		}
 		t.Log(plugin(t, e, "status"))
 	})
+
+	t.Run("a resource that keeps failing", func(t *testing.T) {
+		stop := failPods(t, e, "server")
+		defer stop()
+		eventuallyE(t, "the group Failed", func() error {
+			g, err := e.Group(ctx)
+			if err != nil {
+				return err
+			}
+			if g.Status.State != wp.GroupFailed {
+				return fmt.Errorf("group %s on %q", g.Status.State, g.Status.OwnerNode)
+			}
+			return nil
+		})
+		g, _ := e.Group(ctx)
+		t.Logf("the group is Failed after %d failovers: %s", len(g.Status.RecentFailovers), plugin(t, e, "groups", "-n", env.Namespace))
+		if len(g.Status.RecentFailovers) == 0 {
+			t.Error("the group never failed over before giving up")
+		}
+	})
+}
+
+// failPods marks every Running pod of the resource Failed, as a container that keeps crashing
+// would leave it, until stop is called.
+func failPods(t *testing.T, e *env.Env, resource string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			var pods corev1.PodList
+			if err := e.Client.List(ctx, &pods, client.InNamespace(env.Namespace), client.MatchingLabels{wp.ResourceLabel: resource}); err == nil {
+				for i := range pods.Items {
+					p := &pods.Items[i]
+					if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+						p.Status.Phase = corev1.PodFailed
+						p.Status.Conditions = nil
+						_ = e.Client.Status().Update(ctx, p)
+					}
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// waitEvent waits for an Event of reason newer than since whose note names node.
+func waitEvent(t *testing.T, e *env.Env, since time.Time, reason, node string) {
+	t.Helper()
+	eventuallyE(t, "Event "+reason+" about "+node, func() error {
+		var list eventsv1.EventList
+		if err := e.Client.List(context.Background(), &list); err != nil {
+			return err
+		}
+		for _, ev := range list.Items {
+			if ev.Reason == reason && strings.Contains(ev.Note, node) && !ev.EventTime.Time.Before(since.Add(-time.Second)) {
+				return nil
+			}
+		}
+		return fmt.Errorf("none among %d Events", len(list.Items))
+	})
+}
+
+// eventuallyE polls check until it returns nil, failing the test after settle.
+func eventuallyE(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(settle)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, settle, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // waitAddress waits until node's public interface carries the floating address.

@@ -314,7 +314,10 @@ func (e *Env) FloatingIP() netip.Addr {
 
 func (e *Env) bin(name string) string { return filepath.Join(e.o.WolfpackBin, name) }
 
-func (e *Env) startManager(ctx context.Context) error {
+func (e *Env) startManager(ctx context.Context) error { return e.StartManager(ctx) }
+
+// StartManager starts the manager, again after a Kill, and waits until it is ready.
+func (e *Env) StartManager(ctx context.Context) error {
 	port, err := freeAddr()
 	if err != nil {
 		return err
