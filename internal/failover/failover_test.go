@@ -45,6 +45,17 @@ func TestPlace(t *testing.T) {
 			wantOK: true,
 		},
 		{
+			name:   "a node that failed itself is not chosen, even when preferred",
+			p:      Placement{Owner: "a", PreferredOwners: []string{"a", "b", "c"}, Nodes: []Node{{Name: "a", State: "Down"}, {Name: "b", State: "Up", Fenced: true}, {Name: "c", State: "Up"}}},
+			want:   "c",
+			wantOK: true,
+		},
+		{
+			name:   "only a node that failed itself is Up: nowhere",
+			p:      Placement{Owner: "a", PreferredOwners: []string{"a", "b"}, Nodes: []Node{{Name: "a", State: "Down"}, {Name: "b", State: "Up", Fenced: true}}},
+			wantOK: false,
+		},
+		{
 			name:   "new group: preferred order, not name order",
 			p:      Placement{PreferredOwners: []string{"b", "a"}, Nodes: nodes("a", "Up", "b", "Up")},
 			want:   "b",
@@ -324,7 +335,7 @@ func TestNodesAndFencing(t *testing.T) {
 			n.Fenced = true
 			return n
 		}(), fenced: true},
-		{name: "up, and an old report of fencing", node: func() wp.NodeStatus {
+		{name: "up, and its agent reports it failed itself: not fenced for failover, but given no group", node: func() wp.NodeStatus {
 			n := status(wp.NodeUp, time.Second)
 			n.Fenced = true
 			return n
@@ -333,7 +344,7 @@ func TestNodesAndFencing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Nodes([]wp.NodeStatus{tc.node}, tc.paused)
-			if len(got) != 1 || got[0] != (Node{Name: "n", State: tc.node.State, Drain: tc.drain}) {
+			if len(got) != 1 || got[0] != (Node{Name: "n", State: tc.node.State, Drain: tc.drain, Fenced: tc.node.Fenced}) {
 				t.Errorf("Nodes() = %+v, want state %s drain %v", got, tc.node.State, tc.drain)
 			}
 			wait, fenced := FencedAfter(tc.node, now, 30*time.Second)

@@ -11,7 +11,7 @@ import (
 func Nodes(status []wolfpackv1alpha1.NodeStatus, paused []wolfpackv1alpha1.PausedNode) []Node {
 	out := make([]Node, 0, len(status))
 	for _, n := range status {
-		node := Node{Name: n.Name, State: n.State}
+		node := Node{Name: n.Name, State: n.State, Fenced: n.Fenced}
 		for _, p := range paused {
 			if p.Name == n.Name && n.State == wolfpackv1alpha1.NodePaused {
 				node.Drain = p.Drain

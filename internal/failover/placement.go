@@ -16,6 +16,9 @@ type Node struct {
 	State wolfpackv1alpha1.NodeState
 	// Drain is set on a Paused node whose groups are to be moved off.
 	Drain bool
+	// Fenced is set on a node whose agent reports that it failed the node (its side of a
+	// partition has no quorum): it is given no group until it rejoins.
+	Fenced bool
 }
 
 // Placement is what choosing a group's owner depends on.
@@ -45,12 +48,14 @@ func (p Placement) allowed(node string) bool {
 
 // Place chooses the group's owner: the current owner while it is Up or Paused (a paused node
 // keeps its groups) and allowed; else the first Up node of PreferredOwners allowed by every
-// resource; else any allowed Up node, by name. Nodes in Avoid are chosen only when nothing else
+// resource; else any allowed Up node, by name. A node that failed itself (Fenced) is never
+// chosen anew: a node without quorum starts no group. Nodes in Avoid are chosen only when nothing else
 // is possible. It returns false when no node is possible.
 func Place(p Placement) (string, bool) {
 	state := make(map[string]wolfpackv1alpha1.NodeState, len(p.Nodes))
+	fenced := map[string]bool{}
 	for _, n := range p.Nodes {
-		state[n.Name] = n.State
+		state[n.Name], fenced[n.Name] = n.State, n.Fenced
 	}
 	if s := state[p.Owner]; p.Owner != "" && (s == wolfpackv1alpha1.NodeUp || s == wolfpackv1alpha1.NodePaused) &&
 		p.allowed(p.Owner) && !slices.Contains(p.Avoid, p.Owner) {
@@ -70,7 +75,7 @@ func Place(p Placement) (string, bool) {
 
 	fallback := ""
 	for _, c := range candidates {
-		if state[c] != wolfpackv1alpha1.NodeUp || !p.allowed(c) {
+		if state[c] != wolfpackv1alpha1.NodeUp || fenced[c] || !p.allowed(c) {
 			continue
 		}
 		if !slices.Contains(p.Avoid, c) {

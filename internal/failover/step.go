@@ -327,6 +327,11 @@ func (o Observed) checkMove(node, owner string) string {
 	default:
 		return fmt.Sprintf("it is %s", o.nodeState(node))
 	}
+	for _, n := range o.Placement.Nodes {
+		if n.Name == node && n.Fenced {
+			return "it has failed itself: its side of the cluster has no quorum"
+		}
+	}
 	if !o.Placement.allowed(node) {
 		return "a resource of the group may not run there (possibleOwners)"
 	}

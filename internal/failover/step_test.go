@@ -142,6 +142,16 @@ func TestNext(t *testing.T) {
 			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, event: wp.MoveFailedReason, clearMoveTo: true},
 		},
 		{
+			name: "move to a node that failed itself (no quorum) is refused",
+			setup: func(o *Observed) {
+				o.Status = onlineOn("a", 1)
+				allOn(o, "a", wp.ResourceOnline)
+				o.Placement.Nodes = []Node{{Name: "a", State: "Up"}, {Name: "b", State: "Up", Fenced: true}}
+				o.MoveTo = "b"
+			},
+			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, event: wp.MoveFailedReason, clearMoveTo: true},
+		},
+		{
 			name: "move where a resource may not run is refused",
 			setup: func(o *Observed) {
 				o.Status = onlineOn("a", 1)

@@ -86,11 +86,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// checker is the invariant checker: every 100 ms it takes the sample group's resources, its
-// pods and the member nodes' addresses, and records a violation whenever they put the group on
-// more than one node. A resource counts where it is OnlinePending, Online or OfflinePending; a
-// pod where it is bound, not deleted and not failed, unless its node has crashed (a crashed
-// node runs nothing); the floating address on the node whose public interface carries it.
+// checker is the invariant checker: every 100 ms it takes the sample group's resources, what
+// runs in the member nodes' container runtimes and the nodes' addresses, and records a violation
+// whenever they put the group on more than one node. A resource counts where it is
+// OnlinePending, Online or OfflinePending (owned); a pod where its sandbox is ready in the node's
+// runtime (running; a crashed node runs nothing); the floating address on the node whose public
+// interface carries it, unless the node has crashed.
 type checker struct {
 	e         *env.Env
 	mu        sync.Mutex
@@ -118,9 +119,7 @@ func watch(t *testing.T, e *env.Env) *checker {
 
 func (c *checker) snapshot(ctx context.Context) {
 	var resources wp.ResourceList
-	var pods corev1.PodList
-	if c.e.Client.List(ctx, &resources, client.InNamespace(env.Namespace)) != nil ||
-		c.e.Client.List(ctx, &pods, client.InNamespace(env.Namespace), client.HasLabels{wp.GroupLabel}) != nil {
+	if c.e.Client.List(ctx, &resources, client.InNamespace(env.Namespace)) != nil {
 		return // the API server may be restarting
 	}
 	crashed := c.e.Crashed()
@@ -130,9 +129,9 @@ func (c *checker) snapshot(ctx context.Context) {
 			on[r.Status.Node] = append(on[r.Status.Node], fmt.Sprintf("resource %s %s", r.Name, s))
 		}
 	}
-	for _, p := range pods.Items {
-		if p.Spec.NodeName != "" && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodFailed && !slices.Contains(crashed, p.Spec.NodeName) {
-			on[p.Spec.NodeName] = append(on[p.Spec.NodeName], fmt.Sprintf("pod %s %s", p.Name, p.Status.Phase))
+	for _, n := range env.Member {
+		for _, p := range c.e.Running(ctx, n) {
+			on[n] = append(on[n], "running pod "+p)
 		}
 	}
 	for _, n := range env.Member {
@@ -202,6 +201,9 @@ func TestWolfpack(t *testing.T) {
 	}
 	first, _ := owner(t)
 	t.Logf("the group came up on %s", first)
+	// An administrator's choice: the scenarios fail the group over more often than the default
+	// threshold (nodes - 1 per 6 h) allows; the last one lowers it again.
+	setFailoverThreshold(t, e, 20)
 
 	t.Run("planned move", func(t *testing.T) {
 		to := other(first)
@@ -287,6 +289,40 @@ func TestWolfpack(t *testing.T) {
 		t.Logf("the group was Online on %s before the restart and is Online on %s after it", node, now)
 	})
 
+	t.Run("both heartbeat links cut", func(t *testing.T) {
+		quorum := waitQuorumOwner(t, e)
+		loser := other(quorum)
+		if n, _ := owner(t); n != loser {
+			plugin(t, e, "move", env.Group, "-n", env.Namespace, "--to", loser, "--wait")
+		}
+		cut := time.Now()
+		for _, network := range []string{"private", "public"} {
+			if err := e.Net.Cut(loser, network); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// DiskOnly: the node without the quorum disk fails itself, its group moves to the owner.
+		waitEvent(t, e, cut, wp.SelfFencedReason, loser)
+		if err := e.WaitGroupOnline(ctx, quorum, settle); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the group is Online on the quorum owner %s %s after %s lost both links",
+			quorum, time.Since(cut).Round(time.Millisecond), loser)
+		eventuallyE(t, "nothing of the group runs on "+loser, func() error {
+			if r := e.Running(ctx, loser); len(r) > 0 {
+				return fmt.Errorf("running: %v", r)
+			}
+			return nil
+		})
+		restored := time.Now()
+		for _, network := range []string{"private", "public"} {
+			if err := e.Net.Restore(loser, network); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitEvent(t, e, restored, wp.RejoinedReason, loser)
+	})
+
 	t.Run("node crash", func(t *testing.T) {
 		node, _ := owner(t)
 		survivor := other(node)
@@ -314,6 +350,13 @@ func TestWolfpack(t *testing.T) {
 	})
 
 	t.Run("a resource that keeps failing", func(t *testing.T) {
+		g, err := e.Group(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(g.Status.RecentFailovers)
+		// One more failover, after the restarts on this node, and then the group gives up.
+		setFailoverThreshold(t, e, int32(before+1))
 		stop := failPods(t, e, "server")
 		defer stop()
 		eventuallyE(t, "the group Failed", func() error {
@@ -326,12 +369,45 @@ func TestWolfpack(t *testing.T) {
 			}
 			return nil
 		})
-		g, _ := e.Group(ctx)
-		t.Logf("the group is Failed after %d failovers: %s", len(g.Status.RecentFailovers), plugin(t, e, "groups", "-n", env.Namespace))
-		if len(g.Status.RecentFailovers) == 0 {
-			t.Error("the group never failed over before giving up")
+		if g, err = e.Group(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the group is Failed after %d failovers in all:\n%s", len(g.Status.RecentFailovers), plugin(t, e, "groups", "-n", env.Namespace))
+		if len(g.Status.RecentFailovers) != before+1 {
+			t.Errorf("%d failovers before giving up, want one more than the %d before", len(g.Status.RecentFailovers), before)
 		}
 	})
+}
+
+// setFailoverThreshold sets the sample group's spec.failoverThreshold.
+func setFailoverThreshold(t *testing.T, e *env.Env, n int32) {
+	t.Helper()
+	g, err := e.Group(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(g.DeepCopy())
+	g.Spec.FailoverThreshold = &n
+	if err := e.Client.Patch(context.Background(), g, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitQuorumOwner waits until a node holds the quorum disk, and returns it.
+func waitQuorumOwner(t *testing.T, e *env.Env) string {
+	t.Helper()
+	var owner string
+	eventuallyE(t, "a quorum owner", func() error {
+		qd := &wp.QuorumDisk{}
+		if err := e.Client.Get(context.Background(), client.ObjectKey{Name: env.ClusterName}, qd); err != nil {
+			return err
+		}
+		if owner = qd.Status.Owner; owner == "" {
+			return fmt.Errorf("no quorum owner yet")
+		}
+		return nil
+	})
+	return owner
 }
 
 // failPods marks every Running pod of the resource Failed, as a container that keeps crashing
@@ -369,7 +445,11 @@ func waitEvent(t *testing.T, e *env.Env, since time.Time, reason, node string) {
 			return err
 		}
 		for _, ev := range list.Items {
-			if ev.Reason == reason && strings.Contains(ev.Note, node) && !ev.EventTime.Time.Before(since.Add(-time.Second)) {
+			last := ev.EventTime.Time
+			if ev.Series != nil {
+				last = ev.Series.LastObservedTime.Time // a repeated Event keeps its first eventTime
+			}
+			if ev.Reason == reason && strings.Contains(ev.Note, node) && !last.Before(since.Add(-time.Second)) {
 				return nil
 			}
 		}

@@ -29,7 +29,6 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -94,6 +93,9 @@ type Env struct {
 	// nsKubeconfig reaches the API server from inside the nodes' namespaces.
 	nsKubeconfig string
 
+	// runtimes are the member nodes' container runtimes (see nodeRuntime).
+	runtimes map[string]*nodeRuntime
+
 	mu      sync.Mutex
 	crashed map[string]bool
 	stop    context.CancelFunc
@@ -138,6 +140,9 @@ func Start(ctx context.Context, o Options) (e *Env, err error) {
 		return nil, err
 	}
 	if err := e.startCluster(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.startRuntimes(); err != nil {
 		return nil, err
 	}
 	steps := []struct {
@@ -232,8 +237,8 @@ func (e *Env) createClaims(ctx context.Context) error {
 	return nil
 }
 
-// createQuorumDisk applies the sample QuorumDisk with this environment's heartbeat networks, and
-// the fence action None: kwok's pods have no containers to stop.
+// createQuorumDisk applies the sample QuorumDisk with this environment's heartbeat networks. Its
+// fence action stays CRI: the agents stop the group's containers in their node's runtime.
 func (e *Env) createQuorumDisk(ctx context.Context) error {
 	objs, err := testenv.Samples()
 	if err != nil {
@@ -251,7 +256,6 @@ func (e *Env) createQuorumDisk(ctx context.Context) error {
 			{Name: "private", CIDR: e.Net.CIDR("private").String(), Role: wolfpackv1alpha1.PrivateNetwork},
 			{Name: "public", CIDR: e.Net.CIDR("public").String(), Role: wolfpackv1alpha1.PublicNetwork},
 		}
-		qd.Spec.Fencing.Action = wolfpackv1alpha1.FenceNone
 		return e.Client.Create(ctx, qd)
 	}
 	return errors.New("config/samples has no QuorumDisk")
@@ -379,7 +383,8 @@ func (e *Env) StartAgent(ctx context.Context, node string) error {
 	since := time.Now()
 	return e.Cluster.Run(ctx, cluster.Extra{Name: "agent-" + node, Exe: e.bin("node-agent"),
 		Args: e.inNode(node, e.bin("node-agent"), "--node-name="+node, "--cluster="+ClusterName,
-			"--lease-namespace="+SystemNamespace, "--metrics-bind-address=0", "--health-probe-bind-address="+probe),
+			"--lease-namespace="+SystemNamespace, "--metrics-bind-address=0", "--health-probe-bind-address="+probe,
+			"--cri-endpoint="+e.runtimes[node].endpoint),
 		Env: []string{"KUBECONFIG=" + e.nsKubeconfig},
 		Ready: func(ctx context.Context) error {
 			l := &coordinationv1.Lease{}
@@ -393,7 +398,8 @@ func (e *Env) StartAgent(ctx context.Context, node string) error {
 		}})
 }
 
-// runHolders is the stand-in kubelet of the quorum holder pods: see the package documentation.
+// runHolders is the stand-in kubelet: it runs the quorum holder pods' processes (see the package
+// documentation) and mirrors the group's pods into the nodes' container runtimes.
 func (e *Env) runHolders() {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop, e.done = cancel, make(chan struct{})
@@ -402,6 +408,9 @@ func (e *Env) runHolders() {
 		for ctx.Err() == nil {
 			if err := e.syncHolders(ctx); err != nil && ctx.Err() == nil {
 				e.logf("quorum holders: %v", err)
+			}
+			if err := e.syncRuntimes(ctx); err != nil && ctx.Err() == nil {
+				e.logf("container runtimes: %v", err)
 			}
 			select {
 			case <-ctx.Done():
@@ -480,6 +489,7 @@ func (e *Env) Crash(node string) error {
 		}
 	}
 	errs = append(errs, e.Cluster.StopNode(node))
+	e.runtimes[node].powerOff()
 	return errors.Join(errs...)
 }
 
@@ -540,12 +550,9 @@ func (e *Env) WaitGroupOnline(ctx context.Context, node string, timeout time.Dur
 	}
 }
 
-// Stop stops the holders' stand-in kubelet, every process and the network.
+// Stop stops the stand-in kubelet, every process and the network.
 func (e *Env) Stop() error {
-	if e.stop != nil {
-		e.stop()
-		<-e.done
-	}
+	e.Detach()
 	var errs []error
 	if e.Cluster != nil {
 		errs = append(errs, e.Cluster.Stop())
@@ -556,13 +563,15 @@ func (e *Env) Stop() error {
 	return errors.Join(errs...)
 }
 
-// Detach stops only this process's stand-in kubelet of the quorum holders and leaves everything
-// running, for `make demo`.
+// Detach stops only this process's stand-in kubelet (the quorum holders' runner and the nodes'
+// container runtimes) and leaves everything else running, for `make demo`.
 func (e *Env) Detach() {
 	if e.stop != nil {
 		e.stop()
 		<-e.done
+		e.stop = nil
 	}
+	e.stopRuntimes()
 }
 
 // Down stops an environment left running in dir by another process: its processes and its
@@ -580,9 +589,6 @@ func Down(dir string) error {
 	}
 	return errors.Join(errs...)
 }
-
-// IsNotFound is apierrors.IsNotFound, for callers.
-var IsNotFound = apierrors.IsNotFound
 
 // ManagerBinary is the manager binary's path; the other binaries are next to it.
 func (e *Env) ManagerBinary() string { return e.bin("manager") }

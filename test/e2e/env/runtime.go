@@ -1,0 +1,227 @@
+package env
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/cri-client/pkg/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+)
+
+// runtimeFinalizer keeps a group pod until its node's runtime has stopped its sandbox, as the
+// kubelet deletes a pod only once its containers are stopped. kwok finishes a deletion at once,
+// which would let the manager move on while the pod still runs here.
+const runtimeFinalizer = "e2e.wolfpack.dev/runtime"
+
+// restartBackoff is how long the kubelet waits before it restarts a pod whose containers were
+// stopped under it: its first CrashLoopBackOff delay.
+const restartBackoff = 10 * time.Second
+
+// nodeRuntime is one member node's container runtime: a fake CRI runtime (k8s.io/cri-client) served
+// on a unix socket, which the node's agent fences through with the CRI fence action. kwok's pods
+// have no containers, so the stand-in kubelet gives every group pod kwok runs on the node a
+// sandbox and a container here; this runtime, not the pod's status, says what runs on the node.
+// A sandbox the agent stopped is started again after restartBackoff while its pod still exists,
+// as the kubelet would; a pod that is gone loses its sandbox.
+type nodeRuntime struct {
+	node     string
+	endpoint string
+	fake     *fake.RemoteRuntime
+
+	mu sync.Mutex
+	// stopped is when each stopped sandbox, by pod UID, was first seen stopped.
+	stopped map[string]time.Time
+}
+
+func (e *Env) startRuntimes() error {
+	e.runtimes = map[string]*nodeRuntime{}
+	for _, n := range Member {
+		rt := &nodeRuntime{node: n, endpoint: "unix://" + filepath.Join(e.o.Dir, "cri-"+n+".sock"),
+			fake: fake.NewFakeRemoteRuntime(), stopped: map[string]time.Time{}}
+		if err := rt.fake.Start(rt.endpoint); err != nil {
+			return fmt.Errorf("container runtime of %s: %w", n, err)
+		}
+		e.runtimes[n] = rt
+	}
+	return nil
+}
+
+func (e *Env) stopRuntimes() {
+	for _, rt := range e.runtimes {
+		rt.fake.Stop()
+	}
+}
+
+// powerOff empties the runtime: a crashed node runs nothing, and comes back with nothing.
+func (rt *nodeRuntime) powerOff() {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.fake.RuntimeService.SetFakeSandboxes(nil)
+	rt.fake.RuntimeService.SetFakeContainers(nil)
+	rt.stopped = map[string]time.Time{}
+}
+
+// syncRuntimes mirrors each live member node's group pods into its runtime.
+func (e *Env) syncRuntimes(ctx context.Context) error {
+	var pods corev1.PodList
+	if err := e.Client.List(ctx, &pods, client.InNamespace(Namespace), client.HasLabels{wolfpackv1alpha1.GroupLabel}); err != nil {
+		return err
+	}
+	for _, n := range Member {
+		if e.isCrashed(n) {
+			continue // its runtime is off: releaseDeleted lets its pods go
+		}
+		if err := e.runtimes[n].sync(ctx, e.Client, pods.Items); err != nil {
+			return fmt.Errorf("container runtime of %s: %w", n, err)
+		}
+	}
+	return e.releaseDeleted(ctx, pods.Items)
+}
+
+// releaseDeleted removes the finalizer of every pod being deleted that nothing runs for: its
+// node's runtime has no ready sandbox for it (or the node has crashed).
+func (e *Env) releaseDeleted(ctx context.Context, pods []corev1.Pod) error {
+	running := map[string]bool{}
+	for _, n := range Member {
+		for _, name := range e.Running(ctx, n) {
+			running[name] = true
+		}
+	}
+	for i := range pods {
+		p := &pods[i]
+		if p.DeletionTimestamp == nil || running[p.Name] || !controllerutil.ContainsFinalizer(p, runtimeFinalizer) {
+			continue
+		}
+		patch := client.MergeFromWithOptions(p.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.RemoveFinalizer(p, runtimeFinalizer)
+		if err := e.Client.Patch(ctx, p, patch); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (rt *nodeRuntime) sync(ctx context.Context, c client.Client, pods []corev1.Pod) error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rs := rt.fake.RuntimeService
+	sandboxes, err := rs.ListPodSandbox(ctx, nil)
+	if err != nil {
+		return err
+	}
+	latest := map[string]*runtimeapi.PodSandbox{} // by pod UID: its newest sandbox
+	for _, s := range sandboxes {
+		uid := s.GetMetadata().GetUid()
+		if cur, ok := latest[uid]; !ok || s.GetMetadata().GetAttempt() > cur.GetMetadata().GetAttempt() {
+			latest[uid] = s
+		}
+	}
+	wanted := map[string]bool{}
+	for i := range pods {
+		p := &pods[i]
+		if p.Spec.NodeName != rt.node || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+			continue
+		}
+		uid := string(p.UID)
+		wanted[uid] = true
+		s, ok := latest[uid]
+		switch {
+		case !ok:
+			if err = hold(ctx, c, p); err == nil {
+				err = rt.run(ctx, p, 0)
+			} else if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
+				err = nil // changed or going meanwhile: look again next time
+			}
+		case s.GetState() != runtimeapi.PodSandboxState_SANDBOX_READY:
+			since, seen := rt.stopped[uid]
+			if !seen {
+				rt.stopped[uid] = time.Now()
+			} else if time.Since(since) >= restartBackoff {
+				delete(rt.stopped, uid)
+				err = rt.run(ctx, p, s.GetMetadata().GetAttempt()+1)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, s := range sandboxes {
+		if !wanted[s.GetMetadata().GetUid()] {
+			if err := rs.StopPodSandbox(ctx, s.GetId()); err != nil {
+				return err
+			}
+			if err := rs.RemovePodSandbox(ctx, s.GetId()); err != nil {
+				return err
+			}
+			delete(rt.stopped, s.GetMetadata().GetUid())
+		}
+	}
+	return nil
+}
+
+// hold adds the runtime's finalizer to the pod before anything runs for it.
+func hold(ctx context.Context, c client.Client, p *corev1.Pod) error {
+	if controllerutil.ContainsFinalizer(p, runtimeFinalizer) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(p.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.AddFinalizer(p, runtimeFinalizer)
+	return c.Patch(ctx, p, patch)
+}
+
+// run starts a sandbox with one running container for the pod, labelled as the kubelet labels
+// them (the pod's labels, and its name, namespace and UID).
+func (rt *nodeRuntime) run(ctx context.Context, p *corev1.Pod, attempt uint32) error {
+	labels := map[string]string{"io.kubernetes.pod.name": p.Name, "io.kubernetes.pod.namespace": p.Namespace,
+		"io.kubernetes.pod.uid": string(p.UID)}
+	for k, v := range p.Labels {
+		labels[k] = v
+	}
+	cfg := &runtimeapi.PodSandboxConfig{Labels: labels,
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: p.Name, Namespace: p.Namespace, Uid: string(p.UID), Attempt: attempt}}
+	rs := rt.fake.RuntimeService
+	id, err := rs.RunPodSandbox(ctx, cfg, "")
+	if err != nil {
+		return err
+	}
+	ctr, err := rs.CreateContainer(ctx, id, &runtimeapi.ContainerConfig{Labels: labels,
+		Metadata: &runtimeapi.ContainerMetadata{Name: "main-" + strconv.Itoa(int(attempt))},
+		Image:    &runtimeapi.ImageSpec{Image: "kwok"}}, cfg)
+	if err != nil {
+		return err
+	}
+	return rs.StartContainer(ctx, ctr)
+}
+
+// Running lists the group pods whose sandbox is ready in node's runtime: what really runs there.
+// A crashed node runs nothing.
+func (e *Env) Running(ctx context.Context, node string) []string {
+	rt := e.runtimes[node]
+	if rt == nil || e.isCrashed(node) {
+		return nil
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	sandboxes, err := rt.fake.RuntimeService.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{
+		State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY}})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range sandboxes {
+		if s.GetLabels()[wolfpackv1alpha1.GroupLabel] != "" {
+			out = append(out, s.GetMetadata().GetName())
+		}
+	}
+	return out
+}
