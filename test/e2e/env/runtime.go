@@ -114,8 +114,7 @@ func (e *Env) releaseDeleted(ctx context.Context, pods []corev1.Pod) error {
 func (rt *nodeRuntime) sync(ctx context.Context, c client.Client, pods []corev1.Pod) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	rs := rt.fake.RuntimeService
-	sandboxes, err := rs.ListPodSandbox(ctx, nil)
+	sandboxes, err := rt.fake.RuntimeService.ListPodSandbox(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -132,39 +131,55 @@ func (rt *nodeRuntime) sync(ctx context.Context, c client.Client, pods []corev1.
 		if p.Spec.NodeName != rt.node || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
 			continue
 		}
-		uid := string(p.UID)
-		wanted[uid] = true
-		s, ok := latest[uid]
-		switch {
-		case !ok:
-			if err = hold(ctx, c, p); err == nil {
-				err = rt.run(ctx, p, 0)
-			} else if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
-				err = nil // changed or going meanwhile: look again next time
-			}
-		case s.GetState() != runtimeapi.PodSandboxState_SANDBOX_READY:
-			since, seen := rt.stopped[uid]
-			if !seen {
-				rt.stopped[uid] = time.Now()
-			} else if time.Since(since) >= restartBackoff {
-				delete(rt.stopped, uid)
-				err = rt.run(ctx, p, s.GetMetadata().GetAttempt()+1)
-			}
+		wanted[string(p.UID)] = true
+		if err := rt.ensure(ctx, c, p, latest[string(p.UID)]); err != nil {
+			return err
+		}
+	}
+	return rt.removeUnwanted(ctx, sandboxes, wanted)
+}
+
+// ensure runs the pod's sandbox if it has none, and starts it again after restartBackoff if it
+// was stopped. last is its newest sandbox, nil if none.
+func (rt *nodeRuntime) ensure(ctx context.Context, c client.Client, p *corev1.Pod, last *runtimeapi.PodSandbox) error {
+	uid := string(p.UID)
+	switch {
+	case last == nil:
+		err := hold(ctx, c, p)
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
+			return nil // changed or going meanwhile: look again next time
 		}
 		if err != nil {
 			return err
 		}
-	}
-	for _, s := range sandboxes {
-		if !wanted[s.GetMetadata().GetUid()] {
-			if err := rs.StopPodSandbox(ctx, s.GetId()); err != nil {
-				return err
-			}
-			if err := rs.RemovePodSandbox(ctx, s.GetId()); err != nil {
-				return err
-			}
-			delete(rt.stopped, s.GetMetadata().GetUid())
+		return rt.run(ctx, p, 0)
+	case last.GetState() != runtimeapi.PodSandboxState_SANDBOX_READY:
+		since, seen := rt.stopped[uid]
+		if !seen {
+			rt.stopped[uid] = time.Now()
+		} else if time.Since(since) >= restartBackoff {
+			delete(rt.stopped, uid)
+			return rt.run(ctx, p, last.GetMetadata().GetAttempt()+1)
 		}
+	}
+	return nil
+}
+
+// removeUnwanted stops and removes the sandboxes of pods that are gone, being deleted or no longer
+// running.
+func (rt *nodeRuntime) removeUnwanted(ctx context.Context, sandboxes []*runtimeapi.PodSandbox, wanted map[string]bool) error {
+	rs := rt.fake.RuntimeService
+	for _, s := range sandboxes {
+		if wanted[s.GetMetadata().GetUid()] {
+			continue
+		}
+		if err := rs.StopPodSandbox(ctx, s.GetId()); err != nil {
+			return err
+		}
+		if err := rs.RemovePodSandbox(ctx, s.GetId()); err != nil {
+			return err
+		}
+		delete(rt.stopped, s.GetMetadata().GetUid())
 	}
 	return nil
 }
