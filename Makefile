@@ -1,7 +1,7 @@
 # Wolfpack: MSCS failover clustering for Kubernetes.
 #
-#   make test      unit and envtest integration tests (builds etcd and kube-apiserver from the Go
-#                  module proxy into bin/ on the first run)
+#   make test      unit, envtest integration, deploy and end-to-end tests (builds the Kubernetes
+#                  binaries and helm from the Go module proxy into bin/ on the first run)
 #   make verify    fails when generated files are stale or go.mod is untidy
 #   make help      every target
 
@@ -64,12 +64,13 @@ build: generate manifests ## Build the binaries into bin/.
 ##@ Test
 
 .PHONY: test
-test: envtest-binaries ## Run unit, envtest integration (verbosely: they print the bad-input table) and deploy tests.
+test: envtest-binaries ## Run unit, envtest integration (verbosely: they print the bad-input table), deploy and end-to-end tests.
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
 		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/integration -e /test/deploy -e /test/e2e)
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
 		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/integration/...
 	$(MAKE) --no-print-directory test-deploy
+	$(MAKE) --no-print-directory test-e2e
 
 .PHONY: test-deploy
 test-deploy: envtest-binaries ## Helm chart and kustomize checks against a real kube-apiserver.
