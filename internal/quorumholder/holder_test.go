@@ -164,9 +164,8 @@ func TestTakeoverFromStalledHolder(t *testing.T) {
 
 	ca.frozen.Store(false)
 	w.waitOn(ca, "node-a notices", 2*testL, func() bool { return !a.h.Held() })
-	if ev := w.rec.find("Warning QuorumLost node node-a lost the quorum disk (epoch 1)"); len(ev) != 1 {
-		t.Errorf("events %v", w.rec.find(""))
-	}
+	// The Event follows the end of the hold: wait for it.
+	w.waitFor("the QuorumLost Event", 5*time.Second, func() bool { return len(w.rec.find("Warning QuorumLost node node-a lost the quorum disk (epoch 1)")) == 1 })
 	if n := renewErrorsMetric("qh-stall", ReasonLost) - lostBefore; n != 1 {
 		t.Errorf("lost renewals %v, want 1", n)
 	}
@@ -213,9 +212,8 @@ func TestRenewFailuresRunOut(t *testing.T) {
 	if n := renewErrorsMetric("qh-io", ReasonIO) - ioBefore; n < 2 {
 		t.Errorf("%v I/O renewal errors counted, want at least 2", n)
 	}
-	if ev := w.rec.find("Warning QuorumLost node node-a could not renew the quorum disk lease (epoch 1)"); len(ev) != 1 {
-		t.Errorf("events %v", w.rec.find(""))
-	}
+	// The Event follows the end of the hold: wait for it.
+	w.waitFor("the QuorumLost Event", 5*time.Second, func() bool { return len(w.rec.find("Warning QuorumLost node node-a could not renew the quorum disk lease (epoch 1)")) == 1 })
 	w.waitFor("node-b takes over", 5*time.Second, func() bool { return w.holder() == "node-b" })
 	if epochOf(w) != "2" || a.h.Held() {
 		t.Errorf("epoch %q, node-a held %v", epochOf(w), a.h.Held())
