@@ -165,7 +165,9 @@ func TestTakeoverFromStalledHolder(t *testing.T) {
 	ca.frozen.Store(false)
 	w.waitOn(ca, "node-a notices", 2*testL, func() bool { return !a.h.Held() })
 	// The Event follows the end of the hold: wait for it.
-	w.waitFor("the QuorumLost Event", 5*time.Second, func() bool { return len(w.rec.find("Warning QuorumLost node node-a lost the quorum disk (epoch 1)")) == 1 })
+	w.waitFor("the QuorumLost Event", 5*time.Second, func() bool {
+		return len(w.rec.find("Warning QuorumLost node node-a lost the quorum disk (epoch 1)")) == 1
+	})
 	if n := renewErrorsMetric("qh-stall", ReasonLost) - lostBefore; n != 1 {
 		t.Errorf("lost renewals %v, want 1", n)
 	}
@@ -213,7 +215,9 @@ func TestRenewFailuresRunOut(t *testing.T) {
 		t.Errorf("%v I/O renewal errors counted, want at least 2", n)
 	}
 	// The Event follows the end of the hold: wait for it.
-	w.waitFor("the QuorumLost Event", 5*time.Second, func() bool { return len(w.rec.find("Warning QuorumLost node node-a could not renew the quorum disk lease (epoch 1)")) == 1 })
+	w.waitFor("the QuorumLost Event", 5*time.Second, func() bool {
+		return len(w.rec.find("Warning QuorumLost node node-a could not renew the quorum disk lease (epoch 1)")) == 1
+	})
 	w.waitFor("node-b takes over", 5*time.Second, func() bool { return w.holder() == "node-b" })
 	if epochOf(w) != "2" || a.h.Held() {
 		t.Errorf("epoch %q, node-a held %v", epochOf(w), a.h.Held())
