@@ -38,8 +38,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// start brings the environment up for one test, or skips with the reason.
-func start(t *testing.T) *env.Env {
+// start brings the environment up for one test or benchmark, or skips with the reason.
+func start(t testing.TB) *env.Env {
 	t.Helper()
 	kubeBin := os.Getenv("WOLFPACK_E2E_BINDIR")
 	if kubeBin == "" {
@@ -79,7 +79,7 @@ func start(t *testing.T) *env.Env {
 	return e
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
