@@ -136,3 +136,14 @@ bench: envtest-binaries ## Bring 100 groups of 5 resources online with envtest, 
 bench-agent: envtest-binaries ## Measure the node-agent process's CPU and resident memory with 2 and 16 peers at the default heartbeat rate (envtest).
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
 		$(GO) test ./test/agentbench/ -run '^$$' -bench . -benchtime 1x -timeout 30m -v
+
+# Wolfpack crash trials of make bench-failover. Its test binary has a name of its own, so that
+# whatever stops stray e2e.test processes leaves a 30-minute run alone.
+TRIALS ?= 20
+
+.PHONY: bench-failover
+bench-failover: ## Crash the sample group's node TRIALS times (default 20) on the local cluster, then vanilla Kubernetes once on the same cluster; writes bin/bench-failover.md (about 30 minutes; needs root).
+	bindir="$$(hack/k8s-binaries.sh $(E2E_BINARIES))" && hack/helm.sh >/dev/null && \
+		$(GO) test -c -o $(BIN)/bench-failover.test ./test/e2e/ && cd test/e2e && \
+		WOLFPACK_E2E_BINDIR="$$bindir" WOLFPACK_BENCH_TRIALS="$(TRIALS)" $(BIN)/bench-failover.test \
+			-test.run '^$$' -test.bench BenchmarkFailover -test.benchtime 1x -test.timeout 90m -test.v
