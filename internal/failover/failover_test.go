@@ -327,9 +327,11 @@ func TestNodesAndFencing(t *testing.T) {
 		{name: "joining", node: status(wp.NodeJoining, time.Hour)},
 		{name: "paused", node: status(wp.NodePaused, time.Hour), paused: []wp.PausedNode{{Name: "n"}}},
 		{name: "paused with drain", node: status(wp.NodePaused, time.Hour), paused: []wp.PausedNode{{Name: "n", Drain: true}}, drain: true},
-		{name: "drain asked but the node is Down", node: status(wp.NodeDown, 0), paused: []wp.PausedNode{{Name: "n", Drain: true}}, wait: 30 * time.Second},
-		{name: "down for 10s of a 30s grace", node: status(wp.NodeDown, 10*time.Second), wait: 20 * time.Second},
-		{name: "down for 30s", node: status(wp.NodeDown, 30*time.Second), fenced: true},
+		// since is stored to the second, so the grace counts from the end of that second.
+		{name: "drain asked but the node is Down", node: status(wp.NodeDown, 0), paused: []wp.PausedNode{{Name: "n", Drain: true}}, wait: 31 * time.Second},
+		{name: "down for 10s of a 30s grace", node: status(wp.NodeDown, 10*time.Second), wait: 21 * time.Second},
+		{name: "down for 30s: not yet, the second of since may have just begun", node: status(wp.NodeDown, 30*time.Second), wait: time.Second},
+		{name: "down for 31s", node: status(wp.NodeDown, 31*time.Second), fenced: true},
 		{name: "down and its agent reports it fenced itself", node: func() wp.NodeStatus {
 			n := status(wp.NodeDown, time.Second)
 			n.Fenced = true

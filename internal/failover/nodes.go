@@ -33,6 +33,8 @@ func FencedAfter(n wolfpackv1alpha1.NodeStatus, now time.Time, grace time.Durati
 	if n.Fenced {
 		return 0, true
 	}
-	wait := n.Since.Add(grace).Sub(now)
+	// since is stored to the whole second: the grace counts from the end of that second, so that a
+	// node is never taken as fenced sooner than grace after it went Down.
+	wait := n.Since.Add(time.Second + grace).Sub(now)
 	return max(wait, 0), wait <= 0
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -28,7 +27,6 @@ import (
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 	"github.com/wolfpack-ha/wolfpack/test/e2e/env"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
 )
 
 const (
@@ -130,31 +128,7 @@ func benchTrials(b *testing.B) int {
 // benchmark passes; it returns the directory; and it stops the environment on SIGTERM.
 func startBench(b *testing.B) (*env.Env, string) {
 	b.Helper()
-	kubeBin := os.Getenv("WOLFPACK_E2E_BINDIR")
-	if kubeBin == "" {
-		b.Skip("WOLFPACK_E2E_BINDIR is not set: run make bench-failover")
-	}
-	if err := netsim.Available(); err != nil {
-		b.Skipf("network namespaces are not available here, so the agents cannot run apart: %v", err)
-	}
-	root := testenv.RepoRoot()
-	wolfpackBin := b.TempDir()
-	build := exec.CommandContext(context.Background(), "go", "build", "-o", wolfpackBin+"/", "./cmd/...")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build ./cmd/...: %v\n%s", err, out)
-	}
-	dir, err := os.MkdirTemp("", "wolfpack-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	e, err := env.Start(ctx, env.Options{Dir: dir, KubeBin: kubeBin, WolfpackBin: wolfpackBin,
-		Helm: filepath.Join(root, "bin", "helm"), Log: testWriter{b}})
-	if err != nil {
-		b.Fatalf("starting the environment (logs in %s): %v", dir, err)
-	}
+	e, dir := startIn(b, "wolfpack-bench-", "make bench-failover")
 	// A benchmark that is killed with SIGTERM or interrupted leaves nothing running.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)

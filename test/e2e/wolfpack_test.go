@@ -38,45 +38,55 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// start brings the environment up for one test or benchmark, or skips with the reason.
-func start(t testing.TB) *env.Env {
-	t.Helper()
-	kubeBin := os.Getenv("WOLFPACK_E2E_BINDIR")
-	if kubeBin == "" {
-		t.Skip("WOLFPACK_E2E_BINDIR is not set: run make test-e2e")
-	}
-	if err := netsim.Available(); err != nil {
-		t.Skipf("network namespaces are not available here, so the agents cannot run apart: %v", err)
-	}
-	root := testenv.RepoRoot()
-	wolfpackBin := t.TempDir()
-	build := exec.CommandContext(context.Background(), "go", "build", "-o", wolfpackBin+"/", "./cmd/...")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/...: %v\n%s", err, out)
-	}
-	dir, err := os.MkdirTemp("", "wolfpack-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	e, err := env.Start(ctx, env.Options{Dir: dir, KubeBin: kubeBin, WolfpackBin: wolfpackBin,
-		Helm: filepath.Join(root, "bin", "helm"), Log: testWriter{t}})
-	if err != nil {
-		t.Fatalf("starting the environment (logs in %s): %v", dir, err)
-	}
-	t.Cleanup(func() {
+// start brings the environment up for one test, or skips with the reason; its directory is
+// removed unless the test failed.
+func start(tb testing.TB) *env.Env {
+	tb.Helper()
+	e, dir := startIn(tb, "wolfpack-e2e-", "make test-e2e")
+	tb.Cleanup(func() {
 		if err := e.Stop(); err != nil {
-			t.Errorf("stopping the environment: %v", err)
+			tb.Errorf("stopping the environment: %v", err)
 		}
-		if t.Failed() {
-			t.Logf("logs kept in %s", dir)
+		if tb.Failed() {
+			tb.Logf("logs kept in %s", dir)
 			return
 		}
 		_ = os.RemoveAll(dir)
 	})
 	return e
+}
+
+// startIn builds Wolfpack's binaries and starts the environment in a new directory named with
+// prefix, or skips with the reason (run names the make target that sets it all up). The caller
+// stops it.
+func startIn(tb testing.TB, prefix, run string) (*env.Env, string) {
+	tb.Helper()
+	kubeBin := os.Getenv("WOLFPACK_E2E_BINDIR")
+	if kubeBin == "" {
+		tb.Skip("WOLFPACK_E2E_BINDIR is not set: run " + run)
+	}
+	if err := netsim.Available(); err != nil {
+		tb.Skipf("network namespaces are not available here, so the agents cannot run apart: %v", err)
+	}
+	root := testenv.RepoRoot()
+	wolfpackBin := tb.TempDir()
+	build := exec.CommandContext(context.Background(), "go", "build", "-o", wolfpackBin+"/", "./cmd/...")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		tb.Fatalf("go build ./cmd/...: %v\n%s", err, out)
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e, err := env.Start(ctx, env.Options{Dir: dir, KubeBin: kubeBin, WolfpackBin: wolfpackBin,
+		Helm: filepath.Join(root, "bin", "helm"), Log: testWriter{tb}})
+	if err != nil {
+		tb.Fatalf("starting the environment (logs in %s): %v", dir, err)
+	}
+	return e, dir
 }
 
 type testWriter struct{ t testing.TB }
