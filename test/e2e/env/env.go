@@ -154,6 +154,7 @@ func Start(ctx context.Context, o Options) (e *Env, err error) {
 		{"creating the QuorumDisk", e.createQuorumDisk},
 		{"starting the manager", e.startManager},
 		{"starting the node agents", e.startAgents},
+		{"starting the stand-in kubelet of the quorum holders and container runtimes", e.runKubelet},
 		{"waiting for a node to hold the quorum disk", e.waitQuorum},
 		{"creating the sample group", e.createSamples},
 	}
@@ -161,9 +162,6 @@ func Start(ctx context.Context, o Options) (e *Env, err error) {
 		e.logf("%s", s.what)
 		if err := s.do(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.what, err)
-		}
-		if s.what == "starting the node agents" {
-			e.runHolders() // before waiting for the quorum, which the holders take
 		}
 	}
 	return e, e.WaitGroupOnline(ctx, "", 3*time.Minute)
@@ -398,9 +396,10 @@ func (e *Env) StartAgent(ctx context.Context, node string) error {
 		}})
 }
 
-// runHolders is the stand-in kubelet: it runs the quorum holder pods' processes (see the package
-// documentation) and mirrors the group's pods into the nodes' container runtimes.
-func (e *Env) runHolders() {
+// runKubelet starts the stand-in kubelet: it runs the quorum holder pods' processes (see the
+// package documentation) and mirrors the group's pods into the nodes' container runtimes, until
+// Detach or Stop.
+func (e *Env) runKubelet(context.Context) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop, e.done = cancel, make(chan struct{})
 	go func() {
@@ -418,6 +417,7 @@ func (e *Env) runHolders() {
 			}
 		}
 	}()
+	return nil
 }
 
 func (e *Env) syncHolders(ctx context.Context) error {
