@@ -75,6 +75,10 @@ func run(ctx context.Context, o options) error {
 	if err := env.Down(o.dir); err != nil {
 		return fmt.Errorf("stopping the previous demo in %s: %w", o.dir, err)
 	}
+	// A new cluster: etcd's data and the quorum disk (whose header names the old cluster) go too.
+	if err := os.RemoveAll(o.dir); err != nil {
+		return err
+	}
 	log := io.Discard
 	if o.verbose {
 		log = os.Stderr

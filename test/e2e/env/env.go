@@ -125,11 +125,13 @@ func Start(ctx context.Context, o Options) (e *Env, err error) {
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, err
 	}
-	e = &Env{o: o, crashed: map[string]bool{}}
+	started := &Env{o: o, crashed: map[string]bool{}}
+	e = started
 	defer func() {
-		// WOLFPACK_E2E_KEEP leaves a failed start running, to look at it.
+		// WOLFPACK_E2E_KEEP leaves a failed start running, to look at it. (A failed return sets
+		// e to nil: stop what was started.)
 		if err != nil && os.Getenv("WOLFPACK_E2E_KEEP") == "" {
-			_ = e.Stop()
+			_ = started.Stop()
 		}
 	}()
 	id := strconv.FormatInt(time.Now().UnixNano()%0xffff, 16)
