@@ -58,16 +58,17 @@ func BenchmarkFailover(b *testing.B) {
 	began := time.Now()
 	e, dir := startBench(b)
 	b.Cleanup(func() { benchDumpEvents(b, e, filepath.Join(dir, "events.txt")) })
-	c := watchBench(b, e)
+	c := startChecker(e) // checked at the end, stopped in any case
+	b.Cleanup(c.stop)
 	ctx := context.Background()
 
-	if err := benchSetFailoverThreshold(ctx, e, benchFailoverThreshold); err != nil {
+	if err := setFailoverThreshold(ctx, e, benchFailoverThreshold); err != nil {
 		b.Fatal(err)
 	}
 	results := make([]benchTrialResult, 0, trials)
 	report := func(v *benchVanillaResult) string {
 		return benchRenderReport(benchReportInput{trials: results, planned: trials, vanilla: v, began: began,
-			wall: time.Since(began), checker: benchCheckerSummary(c)})
+			wall: time.Since(began), checker: c.summary()})
 	}
 	for i := range trials {
 		r, err := benchTrial(ctx, b, e, i)
@@ -105,7 +106,7 @@ func BenchmarkFailover(b *testing.B) {
 		b.ReportMetric(v.deployment.Seconds(), "vanilla-deploy-s")
 		b.ReportMetric(v.deployment.Seconds()/recovery.median.Seconds(), "deploy/wolfpack")
 	}
-	benchCheck(b, c)
+	c.check(b)
 }
 
 // benchTrials reads the number of trials from the environment: 20 unless set.
@@ -181,60 +182,6 @@ func benchDumpEvents(tb testing.TB, e *env.Env, path string) {
 	if err := os.WriteFile(path, []byte(w.String()), 0o600); err != nil {
 		tb.Log(err)
 	}
-}
-
-// watchBench is watch for a benchmark: the same checker, stopped at the end.
-func watchBench(b *testing.B, e *env.Env) *checker {
-	b.Helper()
-	c := &checker{e: e}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			c.snapshot(ctx)
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-	c.stop = func() { cancel(); <-done }
-	b.Cleanup(c.stop)
-	return c
-}
-
-// benchCheckerSummary is the checker's count so far.
-func benchCheckerSummary(c *checker) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return fmt.Sprintf("%d snapshots, %d violations", c.snapshots, len(c.errors))
-}
-
-// benchCheck reports the checker's violations as errors of tb.
-func benchCheck(tb testing.TB, c *checker) {
-	tb.Helper()
-	c.stop()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.snapshots < 10 {
-		tb.Errorf("the invariant checker took only %d snapshots", c.snapshots)
-	}
-	for i, msg := range c.errors {
-		if i == 10 {
-			tb.Errorf("... and %d more", len(c.errors)-10)
-			break
-		}
-		tb.Error(msg)
-	}
-	tb.Logf("invariant checker: %d snapshots, %d violations", c.snapshots, len(c.errors))
-}
-
-func benchSetFailoverThreshold(ctx context.Context, e *env.Env, n int32) error {
-	g, err := e.Group(ctx)
-	if err != nil {
-		return err
-	}
-	before := g.DeepCopy()
-	g.Spec.FailoverThreshold = &n
-	return e.Client.Patch(ctx, g, client.MergeFrom(before))
 }
 
 // benchTrialResult is one crash of the group's owner. Durations are from the crash; zero when not

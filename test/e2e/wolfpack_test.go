@@ -110,8 +110,16 @@ type checker struct {
 	stop      func()
 }
 
+// watch starts the checker for a test and checks it when the test ends.
 func watch(t *testing.T, e *env.Env) *checker {
 	t.Helper()
+	c := startChecker(e)
+	t.Cleanup(func() { c.check(t) })
+	return c
+}
+
+// startChecker starts taking snapshots until stop, which may be called more than once.
+func startChecker(e *env.Env) *checker {
 	c := &checker{e: e}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -123,7 +131,6 @@ func watch(t *testing.T, e *env.Env) *checker {
 		}
 	}()
 	c.stop = func() { cancel(); <-done }
-	t.Cleanup(func() { c.check(t) })
 	return c
 }
 
@@ -159,22 +166,30 @@ func (c *checker) snapshot(ctx context.Context) {
 	}
 }
 
-func (c *checker) check(t *testing.T) {
-	t.Helper()
+// check stops the checker and reports its violations as errors of tb.
+func (c *checker) check(tb testing.TB) {
+	tb.Helper()
 	c.stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.snapshots < 10 {
-		t.Errorf("the invariant checker took only %d snapshots", c.snapshots)
+		tb.Errorf("the invariant checker took only %d snapshots", c.snapshots)
 	}
 	for i, e := range c.errors {
 		if i == 10 {
-			t.Errorf("... and %d more", len(c.errors)-10)
+			tb.Errorf("... and %d more", len(c.errors)-10)
 			break
 		}
-		t.Error(e)
+		tb.Error(e)
 	}
-	t.Logf("invariant checker: %d snapshots, %d violations", c.snapshots, len(c.errors))
+	tb.Logf("invariant checker: %d snapshots, %d violations", c.snapshots, len(c.errors))
+}
+
+// summary is the checker's count so far.
+func (c *checker) summary() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprintf("%d snapshots, %d violations", c.snapshots, len(c.errors))
 }
 
 // plugin runs the kubectl cluster plugin binary against the environment.
@@ -213,7 +228,9 @@ func TestWolfpack(t *testing.T) {
 	t.Logf("the group came up on %s", first)
 	// An administrator's choice: the scenarios fail the group over more often than the default
 	// threshold (nodes - 1 per 6 h) allows; the last one lowers it again.
-	setFailoverThreshold(t, e, 20)
+	if err := setFailoverThreshold(ctx, e, 20); err != nil {
+		t.Fatal(err)
+	}
 
 	t.Run("planned move", func(t *testing.T) {
 		to := other(first)
@@ -366,7 +383,9 @@ func TestWolfpack(t *testing.T) {
 		}
 		before := len(g.Status.RecentFailovers)
 		// One more failover, after the restarts on this node, and then the group gives up.
-		setFailoverThreshold(t, e, int32(before+1))
+		if err := setFailoverThreshold(ctx, e, int32(before+1)); err != nil {
+			t.Fatal(err)
+		}
 		stop := failPods(t, e, "server")
 		defer stop()
 		eventuallyE(t, "the group Failed", func() error {
@@ -390,17 +409,14 @@ func TestWolfpack(t *testing.T) {
 }
 
 // setFailoverThreshold sets the sample group's spec.failoverThreshold.
-func setFailoverThreshold(t *testing.T, e *env.Env, n int32) {
-	t.Helper()
-	g, err := e.Group(context.Background())
+func setFailoverThreshold(ctx context.Context, e *env.Env, n int32) error {
+	g, err := e.Group(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	patch := client.MergeFrom(g.DeepCopy())
 	g.Spec.FailoverThreshold = &n
-	if err := e.Client.Patch(context.Background(), g, patch); err != nil {
-		t.Fatal(err)
-	}
+	return e.Client.Patch(ctx, g, patch)
 }
 
 // waitQuorumOwner waits until a node holds the quorum disk, and returns it.
@@ -467,7 +483,8 @@ func waitEvent(t *testing.T, e *env.Env, since time.Time, reason, node string) {
 	})
 }
 
-// eventuallyE polls check until it returns nil, failing the test after settle.
+// eventuallyE polls check every 20 ms until it returns nil, failing the test after settle: often
+// enough to see a move between its steps (testenv.WaitFor polls every 200 ms).
 func eventuallyE(t *testing.T, what string, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(settle)

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -331,7 +330,7 @@ func (e *Env) StartManager(ctx context.Context) error {
 			"--fence-grace=" + e.o.FenceGrace.String(), "--quorum-holder-image=wolfpack:e2e",
 			"--metrics-bind-address=0", "--health-probe-bind-address=" + port},
 		Env:   []string{"KUBECONFIG=" + e.Kubeconfig()},
-		Ready: httpOK("http://" + port + "/readyz")})
+		Ready: func(context.Context) error { return testenv.GetOK("http://" + port + "/readyz") }})
 }
 
 // freeAddr is a free TCP address on the host's loopback.
@@ -342,24 +341,6 @@ func freeAddr() (string, error) {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
-}
-
-func httpOK(url string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
-	}
 }
 
 func (e *Env) startAgents(ctx context.Context) error {
