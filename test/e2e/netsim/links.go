@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -196,6 +197,52 @@ func addresses(namespace string) ([]netip.Prefix, error) {
 		return nil
 	})
 	return out, err
+}
+
+// removeAddresses deletes from the named namespace's interfaces every IPv4 address outside lo
+// that keep does not list, and returns those it deleted.
+func removeAddresses(namespace string, keep []netip.Prefix) ([]netip.Prefix, error) {
+	var removed []netip.Prefix
+	err := inNamespace(namespace, func(h *netlink.Handle) error {
+		addrs, err := retryDump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_V4) })
+		if err != nil {
+			return fmt.Errorf("listing the addresses in %s: %w", namespace, err)
+		}
+		for _, a := range addrs {
+			p, ok := fromNetlink(a.IPNet)
+			if !ok || p.Addr().IsLoopback() || slices.Contains(keep, p) {
+				continue
+			}
+			link, err := h.LinkByIndex(a.LinkIndex)
+			if err != nil {
+				return fmt.Errorf("the interface of %s in %s: %w", p, namespace, err)
+			}
+			if err := h.AddrDel(link, &a); err != nil {
+				return fmt.Errorf("removing %s from %s in %s: %w", p, link.Attrs().Name, namespace, err)
+			}
+			removed = append(removed, p)
+		}
+		return nil
+	})
+	return removed, err
+}
+
+// bridgeAddress is the IPv4 address of the host's bridge called name.
+func bridgeAddress(name string) (netip.Addr, error) {
+	br, err := netlink.LinkByName(name)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("bridge %s: %w", name, err)
+	}
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(br, netlink.FAMILY_V4) })
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("listing the addresses of bridge %s: %w", name, err)
+	}
+	for _, a := range addrs {
+		if p, ok := fromNetlink(a.IPNet); ok {
+			return p.Addr(), nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("bridge %s has no IPv4 address", name)
 }
 
 // hostPrefixes are the ranges of the host's IPv4 addresses and routes, except the default route.

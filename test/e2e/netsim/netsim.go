@@ -107,10 +107,8 @@ func New(o Options) (*Net, error) {
 		return nil, err
 	}
 	n := &Net{id: o.ID, nodes: slices.Clone(o.Nodes), hosts: map[string]byte{}, log: o.Log}
-	host := byte(firstNodeHost)
-	for _, node := range n.nodes {
-		n.hosts[node] = host
-		host++
+	for i, node := range n.nodes {
+		n.hosts[node] = byte(firstNodeHost + i)
 	}
 	if n.log == nil {
 		n.log = io.Discard
@@ -175,6 +173,27 @@ func (n *Net) makeNode(i int, node string) error {
 		}
 	}
 	return nil
+}
+
+// Attach returns the Net with the given ID and nodes that New made, in this process or another,
+// such as the process that leaves `make demo` running. Its log is discarded.
+func Attach(id string, nodes []string) (*Net, error) {
+	if err := validate(Options{ID: id, Nodes: nodes}); err != nil {
+		return nil, err
+	}
+	n := &Net{id: id, nodes: slices.Clone(nodes), hosts: map[string]byte{}, log: io.Discard}
+	for i, node := range n.nodes {
+		n.hosts[node] = byte(firstNodeHost + i)
+	}
+	host, err := bridgeAddress(bridgeName(id, networks[0]))
+	if err != nil {
+		return nil, fmt.Errorf("netsim: attaching to %s: %w", id, err)
+	}
+	n.k = host.As4()[2]
+	if n.HostIP() != host {
+		return nil, fmt.Errorf("netsim: attaching to %s: its management bridge has %s, not a host address of this package", id, host)
+	}
+	return n, nil
 }
 
 // Close deletes the namespaces, bridges and veths. It may be called again, and after a failed
@@ -346,6 +365,26 @@ func (n *Net) ListAddresses(node string) ([]netip.Prefix, error) {
 		return nil, fmt.Errorf("netsim: node %s: %w", node, err)
 	}
 	return addrs, nil
+}
+
+// Reset removes from node's interfaces every IPv4 address that New did not give it, such as a
+// floating address its agent added, as a reboot does.
+func (n *Net) Reset(node string) error {
+	if !slices.Contains(n.nodes, node) {
+		return fmt.Errorf("netsim: no node %q", node)
+	}
+	keep := make([]netip.Prefix, 0, len(networks))
+	for _, nw := range networks {
+		keep = append(keep, netip.PrefixFrom(n.IP(node, nw.name), 24))
+	}
+	removed, err := removeAddresses(n.Namespace(node), keep)
+	if err != nil {
+		return fmt.Errorf("netsim: resetting node %s: %w", node, err)
+	}
+	if len(removed) > 0 {
+		n.logf("reset node %s: removed %v", node, removed)
+	}
+	return nil
 }
 
 // warnBridgeNetfilter logs when bridged traffic passes the host's iptables: br_netfilter is

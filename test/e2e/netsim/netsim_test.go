@@ -89,6 +89,35 @@ func TestNet(t *testing.T) {
 			return nil
 		})
 	})
+	t.Run("Reset removes the added address and keeps the node's own", func(t *testing.T) {
+		floating := netip.PrefixFrom(netip.AddrFrom4(withLast(n.CIDR(netsim.Public).Addr(), netsim.FirstFree)), 24)
+		if err := n.Reset("a"); err != nil {
+			t.Fatal(err)
+		}
+		got := n.Addresses("a")
+		if slices.Contains(got, floating) {
+			t.Errorf("a still has %s after Reset: %v", floating, got)
+		}
+		for _, network := range []string{netsim.Mgmt, netsim.Public, netsim.Private} {
+			if own := netip.PrefixFrom(n.IP("a", network), 24); !slices.Contains(got, own) {
+				t.Errorf("a lost its %s address %s in Reset: %v", network, own, got)
+			}
+		}
+		waitEcho(t, fromA, n.IP("b", netsim.Public), "a to b on public after Reset(a)")
+	})
+	t.Run("Attach finds the same Net", func(t *testing.T) {
+		a, err := netsim.Attach(id, []string{"a", "b", "c"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.HostIP() != n.HostIP() || a.IP("c", netsim.Private) != n.IP("c", netsim.Private) || a.NamespacePath("b") != n.NamespacePath("b") {
+			t.Errorf("attached: host %s, c's private %s, b's namespace %s; want %s, %s, %s", a.HostIP(), a.IP("c", netsim.Private),
+				a.NamespacePath("b"), n.HostIP(), n.IP("c", netsim.Private), n.NamespacePath("b"))
+		}
+		if _, err := netsim.Attach(newID(), []string{"a"}); err == nil {
+			t.Error("Attach to an ID without a Net: no error")
+		}
+	})
 	t.Run("Close leaves nothing behind and may be called again", func(t *testing.T) {
 		stopEcho()
 		for range 2 {
