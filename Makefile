@@ -86,6 +86,7 @@ test-integration: envtest-binaries ## Run the envtest integration tests only, ve
 # The local cluster's binaries (test/e2e/cluster), built from the Go module proxy by hack/k8s-binaries.sh.
 E2E_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kwok
 CLUSTER_DIR ?= $(CURDIR)/bin/localcluster
+DEMO_NETWORK ?=
 
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests on a local cluster of real processes with kwok nodes; the first run builds the binaries (about 12 minutes).
@@ -99,10 +100,10 @@ envtest-binaries: ## Build etcd and kube-apiserver from the Go module proxy into
 ##@ Demo
 
 .PHONY: demo
-demo: ## The main job: a local cluster, the manager, two member nodes with their agents, the sample group moved and its node crashed; left running (make demo-down). Needs root for network namespaces.
+demo: ## The main job: a local cluster, the manager, two member nodes with their agents, the sample group moved and its node crashed; left running (make demo-down). DEMO_NETWORK=netns|loopback (default: netns where the machine allows).
 	@kubebin="$$(hack/k8s-binaries.sh $(E2E_BINARIES))" && hack/helm.sh >/dev/null && \
-		$(GO) build -o $(BIN)/ ./cmd/... && \
-		$(GO) run ./hack/demo --dir $(BIN)/demo --kube-bin "$$kubebin" --wolfpack-bin $(BIN) --helm $(BIN)/helm
+		$(GO) build -o $(BIN)/ ./cmd/... && $(GO) build -o $(BIN)/wolfpack-demo ./hack/demo && \
+		$(BIN)/wolfpack-demo --dir $(BIN)/demo --kube-bin "$$kubebin" --wolfpack-bin $(BIN) --helm $(BIN)/helm --network "$(DEMO_NETWORK)"
 
 .PHONY: demo-down
 demo-down: ## Stop what make demo left running.

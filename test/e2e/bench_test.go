@@ -129,7 +129,7 @@ func benchTrials(b *testing.B) int {
 // benchmark passes; it returns the directory; and it stops the environment on SIGTERM.
 func startBench(b *testing.B) (*env.Env, string) {
 	b.Helper()
-	e, dir := startIn(b, "wolfpack-bench-", "make bench-failover")
+	e, dir := startIn(b, "wolfpack-bench-", "make bench-failover", env.NetworkAuto)
 	// A benchmark that is killed with SIGTERM or interrupted leaves nothing running.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)

@@ -26,7 +26,6 @@ import (
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 	"github.com/wolfpack-ha/wolfpack/test/e2e/env"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
 )
 
 // settle bounds every wait; it holds on a loaded 2-core machine.
@@ -38,11 +37,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// start brings the environment up for one test, or skips with the reason; its directory is
-// removed unless the test failed.
-func start(tb testing.TB) *env.Env {
+// start brings the environment up on network for one test, or skips with the reason; its
+// directory is removed unless the test failed.
+func start(tb testing.TB, network string) *env.Env {
 	tb.Helper()
-	e, dir := startIn(tb, "wolfpack-e2e-", "make test-e2e")
+	e, dir := startIn(tb, "wolfpack-e2e-", "make test-e2e", network)
 	tb.Cleanup(func() {
 		if err := e.Stop(); err != nil {
 			tb.Errorf("stopping the environment: %v", err)
@@ -56,17 +55,14 @@ func start(tb testing.TB) *env.Env {
 	return e
 }
 
-// startIn builds Wolfpack's binaries and starts the environment in a new directory named with
-// prefix, or skips with the reason (run names the make target that sets it all up). The caller
-// stops it.
-func startIn(tb testing.TB, prefix, run string) (*env.Env, string) {
+// startIn builds Wolfpack's binaries and starts the environment on network in a new directory
+// named with prefix, or skips with the reason (run names the make target that sets it all up).
+// The caller stops it.
+func startIn(tb testing.TB, prefix, run, network string) (*env.Env, string) {
 	tb.Helper()
 	kubeBin := os.Getenv("WOLFPACK_E2E_BINDIR")
 	if kubeBin == "" {
 		tb.Skip("WOLFPACK_E2E_BINDIR is not set: run " + run)
-	}
-	if err := netsim.Available(); err != nil {
-		tb.Skipf("network namespaces are not available here, so the agents cannot run apart: %v", err)
 	}
 	root := testenv.RepoRoot()
 	wolfpackBin := tb.TempDir()
@@ -82,7 +78,7 @@ func startIn(tb testing.TB, prefix, run string) (*env.Env, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	e, err := env.Start(ctx, env.Options{Dir: dir, KubeBin: kubeBin, WolfpackBin: wolfpackBin,
-		Helm: filepath.Join(root, "bin", "helm"), Log: testWriter{tb}})
+		Helm: filepath.Join(root, "bin", "helm"), Network: network, Log: testWriter{tb}})
 	if err != nil {
 		tb.Fatalf("starting the environment (logs in %s): %v", dir, err)
 	}
@@ -205,207 +201,261 @@ func plugin(t *testing.T, e *env.Env, args ...string) string {
 }
 
 // TestWolfpack runs the scenarios one after the other on one environment, the checker watching
-// throughout.
+// throughout. Where the nodes share the host's network (no network namespaces), the scenarios
+// that cut links skip with the reason.
 func TestWolfpack(t *testing.T) {
-	e := start(t)
-	watch(t, e)
-	ctx := context.Background()
-	owner := func(t *testing.T) (string, int64) {
-		t.Helper()
-		g, err := e.Group(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return g.Status.OwnerNode, g.Status.Epoch
-	}
-	other := func(n string) string {
-		if n == env.NodeA {
-			return env.NodeB
-		}
-		return env.NodeA
-	}
-	first, _ := owner(t)
+	s := newScenarios(t, env.NetworkAuto)
+	t.Run("planned move", s.plannedMove)
+	t.Run("private link cut", s.privateLinkCut)
+	t.Run("manager killed mid-move", s.managerKilledMidMove)
+	t.Run("API server restarted", s.apiServerRestarted)
+	t.Run("both heartbeat links cut", s.bothLinksCut)
+	t.Run("node crash", s.nodeCrash)
+	t.Run("a resource that keeps failing", s.resourceKeepsFailing)
+}
+
+// TestWolfpackOnLoopback runs the scenarios that need no link cut on the fallback network, the
+// nodes on loopback addresses of their own, which is what a machine without network namespaces
+// gets: a planned move and a node crash.
+func TestWolfpackOnLoopback(t *testing.T) {
+	s := newScenarios(t, env.NetworkLoopback)
+	t.Run("planned move", s.plannedMove)
+	t.Run("node crash", s.nodeCrash)
+}
+
+// scenarios are the end-to-end scenarios on one environment.
+type scenarios struct {
+	e   *env.Env
+	ctx context.Context
+}
+
+// newScenarios starts the environment on network with the checker watching, and lets the group
+// fail over more often than the default threshold (nodes - 1 per 6 h), as an administrator
+// would for these tests; resourceKeepsFailing lowers it again.
+func newScenarios(t *testing.T, network string) *scenarios {
+	s := &scenarios{e: start(t, network), ctx: context.Background()}
+	watch(t, s.e)
+	first, _ := s.owner(t)
 	t.Logf("the group came up on %s", first)
-	// An administrator's choice: the scenarios fail the group over more often than the default
-	// threshold (nodes - 1 per 6 h) allows; the last one lowers it again.
-	if err := setFailoverThreshold(ctx, e, 20); err != nil {
+	if err := setFailoverThreshold(s.ctx, s.e, 20); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
 
-	t.Run("planned move", func(t *testing.T) {
-		to := other(first)
-		began := time.Now()
-		out := plugin(t, e, "move", env.Group, "-n", env.Namespace, "--to", to, "--wait")
-		t.Logf("moved to %s in %s:\n%s", to, time.Since(began).Round(time.Millisecond), out)
-		if err := e.WaitGroupOnline(ctx, to, settle); err != nil {
-			t.Fatal(err)
-		}
-		waitAddress(t, e, to)
-	})
+// owner is the group's owner node and epoch.
+func (s *scenarios) owner(t *testing.T) (string, int64) {
+	t.Helper()
+	g, err := s.e.Group(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.Status.OwnerNode, g.Status.Epoch
+}
 
-	t.Run("private link cut", func(t *testing.T) {
-		node, epoch := owner(t)
-		cut := time.Now()
-		if err := e.Net.Cut(node, "private"); err != nil {
-			t.Fatal(err)
+// other is the member node that is not n.
+func (s *scenarios) other(n string) string {
+	if n == env.NodeA {
+		return env.NodeB
+	}
+	return env.NodeA
+}
+
+// needLinks skips a scenario that cuts links where the nodes have none.
+func (s *scenarios) needLinks(t *testing.T) {
+	t.Helper()
+	if err := s.e.Partitions(); err != nil {
+		t.Skipf("this scenario cuts links: %v", err)
+	}
+}
+
+// plannedMove moves the group to the other node with `kubectl cluster move --wait`.
+func (s *scenarios) plannedMove(t *testing.T) {
+	from, _ := s.owner(t)
+	to := s.other(from)
+	began := time.Now()
+	out := plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", to, "--wait")
+	t.Logf("moved to %s in %s:\n%s", to, time.Since(began).Round(time.Millisecond), out)
+	if err := s.e.WaitGroupOnline(s.ctx, to, settle); err != nil {
+		t.Fatal(err)
+	}
+	waitAddress(t, s.e, to)
+}
+
+// privateLinkCut cuts the owner's private link: heartbeats go on over the public one, nothing moves
+// and no node goes Down.
+func (s *scenarios) privateLinkCut(t *testing.T) {
+	s.needLinks(t)
+	node, epoch := s.owner(t)
+	cut := time.Now()
+	if err := s.e.Net.Cut(node, "private"); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, s.e, cut, wp.PrivateNetworkLostReason, node)
+	// Heartbeats go on over the public link: nothing moves, no node is Down.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n, ep := s.owner(t); n != node || ep != epoch {
+			t.Fatalf("the group moved to %s (epoch %d) when only the private link was cut", n, ep)
 		}
-		waitEvent(t, e, cut, wp.PrivateNetworkLostReason, node)
-		// Heartbeats go on over the public link: nothing moves, no node is Down.
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if n, ep := owner(t); n != node || ep != epoch {
-				t.Fatalf("the group moved to %s (epoch %d) when only the private link was cut", n, ep)
-			}
-			qd := &wp.QuorumDisk{}
-			if err := e.Client.Get(ctx, client.ObjectKey{Name: env.ClusterName}, qd); err == nil {
-				for _, n := range qd.Status.Nodes {
-					if n.State != wp.NodeUp {
-						t.Fatalf("node %s is %s (%s) when only the private link was cut", n.Name, n.State, n.Message)
-					}
+		qd := &wp.QuorumDisk{}
+		if err := s.e.Client.Get(s.ctx, client.ObjectKey{Name: env.ClusterName}, qd); err == nil {
+			for _, n := range qd.Status.Nodes {
+				if n.State != wp.NodeUp {
+					t.Fatalf("node %s is %s (%s) when only the private link was cut", n.Name, n.State, n.Message)
 				}
 			}
 		}
-		restored := time.Now()
-		if err := e.Net.Restore(node, "private"); err != nil {
-			t.Fatal(err)
-		}
-		waitEvent(t, e, restored, wp.PrivateNetworkRestoredReason, node)
-	})
+	}
+	restored := time.Now()
+	if err := s.e.Net.Restore(node, "private"); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, s.e, restored, wp.PrivateNetworkRestoredReason, node)
+}
 
-	t.Run("manager killed mid-move", func(t *testing.T) {
-		from, _ := owner(t)
-		to := other(from)
-		plugin(t, e, "move", env.Group, "-n", env.Namespace, "--to", to)
-		// Kill it once the move has begun, its first step written to the group's status.
-		eventuallyE(t, "the move under way", func() error {
-			g, err := e.Group(ctx)
-			if err != nil {
-				return err
-			}
-			op := g.Status.Operation
-			if op == nil || op.To != to || (op.Phase != wp.PhaseTakingOffline && op.Phase != wp.PhaseBringingOnline) {
-				return fmt.Errorf("operation %+v", op)
-			}
-			return nil
-		})
-		if err := e.Cluster.Kill("manager"); err != nil {
-			t.Fatal(err)
-		}
-		g, err := e.Group(ctx)
+// managerKilledMidMove kills the manager once a move has written its first step, and checks that
+// the restarted manager finishes it.
+func (s *scenarios) managerKilledMidMove(t *testing.T) {
+	from, _ := s.owner(t)
+	to := s.other(from)
+	plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", to)
+	// Kill it once the move has begun, its first step written to the group's status.
+	eventuallyE(t, "the move under way", func() error {
+		g, err := s.e.Group(s.ctx)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		t.Logf("killed the manager during %s %s, wave %d", g.Status.Operation.Kind, g.Status.Operation.Phase, g.Status.Operation.Wave)
-		if err := e.StartManager(ctx); err != nil {
-			t.Fatal(err)
+		op := g.Status.Operation
+		if op == nil || op.To != to || (op.Phase != wp.PhaseTakingOffline && op.Phase != wp.PhaseBringingOnline) {
+			return fmt.Errorf("operation %+v", op)
 		}
-		if err := e.WaitGroupOnline(ctx, to, settle); err != nil {
-			t.Fatal(err)
-		}
-		waitAddress(t, e, to)
+		return nil
 	})
+	if err := s.e.Cluster.Kill("manager"); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.e.Group(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed the manager during %s %s, wave %d", g.Status.Operation.Kind, g.Status.Operation.Phase, g.Status.Operation.Wave)
+	if err := s.e.StartManager(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.e.WaitGroupOnline(s.ctx, to, settle); err != nil {
+		t.Fatal(err)
+	}
+	waitAddress(t, s.e, to)
+}
 
-	t.Run("API server restarted", func(t *testing.T) {
-		node, _ := owner(t)
-		if err := e.Cluster.RestartAPIServer(ctx); err != nil {
+// apiServerRestarted restarts kube-apiserver; the group stays (or comes back) Online.
+func (s *scenarios) apiServerRestarted(t *testing.T) {
+	node, _ := s.owner(t)
+	if err := s.e.Cluster.RestartAPIServer(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.e.WaitGroupOnline(s.ctx, "", settle); err != nil {
+		t.Fatal(err)
+	}
+	now, _ := s.owner(t)
+	t.Logf("the group was Online on %s before the restart and is Online on %s after it", node, now)
+}
+
+// bothLinksCut cuts both heartbeat links of the node without the quorum disk, which owns the group:
+// it fails itself and the group comes back on the quorum owner.
+func (s *scenarios) bothLinksCut(t *testing.T) {
+	s.needLinks(t)
+	quorum := waitQuorumOwner(t, s.e)
+	loser := s.other(quorum)
+	if n, _ := s.owner(t); n != loser {
+		plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", loser, "--wait")
+	}
+	cut := time.Now()
+	for _, network := range []string{"private", "public"} {
+		if err := s.e.Net.Cut(loser, network); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.WaitGroupOnline(ctx, "", settle); err != nil {
-			t.Fatal(err)
+	}
+	// DiskOnly: the node without the quorum disk fails itself, its group moves to the owner.
+	waitEvent(t, s.e, cut, wp.SelfFencedReason, loser)
+	if err := s.e.WaitGroupOnline(s.ctx, quorum, settle); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the group is Online on the quorum owner %s %s after %s lost both links",
+		quorum, time.Since(cut).Round(time.Millisecond), loser)
+	eventuallyE(t, "nothing of the group runs on "+loser, func() error {
+		if r := s.e.Running(s.ctx, loser); len(r) > 0 {
+			return fmt.Errorf("running: %v", r)
 		}
-		now, _ := owner(t)
-		t.Logf("the group was Online on %s before the restart and is Online on %s after it", node, now)
+		return nil
 	})
+	restored := time.Now()
+	for _, network := range []string{"private", "public"} {
+		if err := s.e.Net.Restore(loser, network); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitEvent(t, s.e, restored, wp.RejoinedReason, loser)
+}
 
-	t.Run("both heartbeat links cut", func(t *testing.T) {
-		quorum := waitQuorumOwner(t, e)
-		loser := other(quorum)
-		if n, _ := owner(t); n != loser {
-			plugin(t, e, "move", env.Group, "-n", env.Namespace, "--to", loser, "--wait")
-		}
-		cut := time.Now()
-		for _, network := range []string{"private", "public"} {
-			if err := e.Net.Cut(loser, network); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// DiskOnly: the node without the quorum disk fails itself, its group moves to the owner.
-		waitEvent(t, e, cut, wp.SelfFencedReason, loser)
-		if err := e.WaitGroupOnline(ctx, quorum, settle); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("the group is Online on the quorum owner %s %s after %s lost both links",
-			quorum, time.Since(cut).Round(time.Millisecond), loser)
-		eventuallyE(t, "nothing of the group runs on "+loser, func() error {
-			if r := e.Running(ctx, loser); len(r) > 0 {
-				return fmt.Errorf("running: %v", r)
-			}
-			return nil
-		})
-		restored := time.Now()
-		for _, network := range []string{"private", "public"} {
-			if err := e.Net.Restore(loser, network); err != nil {
-				t.Fatal(err)
-			}
-		}
-		waitEvent(t, e, restored, wp.RejoinedReason, loser)
-	})
+// nodeCrash crashes the group's node, waits for the group on the other one, and revives the node.
+func (s *scenarios) nodeCrash(t *testing.T) {
+	node, _ := s.owner(t)
+	survivor := s.other(node)
+	qd := &wp.QuorumDisk{}
+	if err := s.e.Client.Get(s.ctx, client.ObjectKey{Name: env.ClusterName}, qd); err != nil {
+		t.Fatal(err)
+	}
+	crashed := time.Now()
+	if err := s.e.Crash(node); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.e.WaitGroupOnline(s.ctx, survivor, settle); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the group is Online on %s %s after %s crashed (the quorum owner was %q)",
+		survivor, time.Since(crashed).Round(time.Millisecond), node, qd.Status.Owner)
+	waitAddress(t, s.e, survivor)
+	if err := s.e.Revive(s.ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.e.Cluster.WaitNodeReady(s.ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(plugin(t, s.e, "status"))
+}
 
-	t.Run("node crash", func(t *testing.T) {
-		node, _ := owner(t)
-		survivor := other(node)
-		qd := &wp.QuorumDisk{}
-		if err := e.Client.Get(ctx, client.ObjectKey{Name: env.ClusterName}, qd); err != nil {
-			t.Fatal(err)
-		}
-		crashed := time.Now()
-		if err := e.Crash(node); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.WaitGroupOnline(ctx, survivor, settle); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("the group is Online on %s %s after %s crashed (the quorum owner was %q)",
-			survivor, time.Since(crashed).Round(time.Millisecond), node, qd.Status.Owner)
-		waitAddress(t, e, survivor)
-		if err := e.Revive(ctx, node); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Cluster.WaitNodeReady(ctx, node); err != nil {
-			t.Fatal(err)
-		}
-		t.Log(plugin(t, e, "status"))
-	})
-
-	t.Run("a resource that keeps failing", func(t *testing.T) {
-		g, err := e.Group(ctx)
+// resourceKeepsFailing makes a resource fail on every node: restarts, one more failover, then the
+// group is Failed.
+func (s *scenarios) resourceKeepsFailing(t *testing.T) {
+	g, err := s.e.Group(s.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(g.Status.RecentFailovers)
+	// One more failover, after the restarts on this node, and then the group gives up.
+	if err := setFailoverThreshold(s.ctx, s.e, int32(before+1)); err != nil {
+		t.Fatal(err)
+	}
+	stop := failPods(t, s.e, "server")
+	defer stop()
+	eventuallyE(t, "the group Failed", func() error {
+		g, err := s.e.Group(s.ctx)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		before := len(g.Status.RecentFailovers)
-		// One more failover, after the restarts on this node, and then the group gives up.
-		if err := setFailoverThreshold(ctx, e, int32(before+1)); err != nil {
-			t.Fatal(err)
+		if g.Status.State != wp.GroupFailed {
+			return fmt.Errorf("group %s on %q", g.Status.State, g.Status.OwnerNode)
 		}
-		stop := failPods(t, e, "server")
-		defer stop()
-		eventuallyE(t, "the group Failed", func() error {
-			g, err := e.Group(ctx)
-			if err != nil {
-				return err
-			}
-			if g.Status.State != wp.GroupFailed {
-				return fmt.Errorf("group %s on %q", g.Status.State, g.Status.OwnerNode)
-			}
-			return nil
-		})
-		if g, err = e.Group(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("the group is Failed after %d failovers in all:\n%s", len(g.Status.RecentFailovers), plugin(t, e, "groups", "-n", env.Namespace))
-		if len(g.Status.RecentFailovers) != before+1 {
-			t.Errorf("%d failovers before giving up, want one more than the %d before", len(g.Status.RecentFailovers), before)
-		}
+		return nil
 	})
+	if g, err = s.e.Group(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the group is Failed after %d failovers in all:\n%s", len(g.Status.RecentFailovers), plugin(t, s.e, "groups", "-n", env.Namespace))
+	if len(g.Status.RecentFailovers) != before+1 {
+		t.Errorf("%d failovers before giving up, want one more than the %d before", len(g.Status.RecentFailovers), before)
+	}
 }
 
 // setFailoverThreshold sets the sample group's spec.failoverThreshold.
@@ -500,9 +550,13 @@ func eventuallyE(t *testing.T, what string, check func() error) {
 	}
 }
 
-// waitAddress waits until node's public interface carries the floating address.
+// waitAddress waits until node's public interface carries the floating address, if the sample
+// group has one.
 func waitAddress(t *testing.T, e *env.Env, node string) {
 	t.Helper()
+	if !e.FloatingIP().IsValid() {
+		return
+	}
 	deadline := time.Now().Add(settle)
 	for {
 		for _, a := range e.Net.Addresses(node) {

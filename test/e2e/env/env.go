@@ -5,6 +5,13 @@
 // file that the quorum holder process of the owner node opens; and the sample group. It is what
 // `make demo` and the end-to-end tests run.
 //
+// Where the machine cannot make network namespaces (or Options.Network asks for it), the nodes
+// share the host's network instead, each on addresses of its own in 127.0.0.0/8
+// (netsim.Loopback). Everything then runs as before except what needs a node's own network: no
+// link can be cut (Partitions says why), and the sample group has no floating address, since
+// both nodes would see it on the one lo; the resources that depended on it depend on what it
+// depended on.
+//
 // kwok plays the kubelets, so pods only pretend to run. The one pod whose process matters, the
 // quorum holder's, is run for real by a small stand-in kubelet here: when kwok reports a holder
 // pod Running on a node whose agent runs, its `node-agent quorum` process is started in that
@@ -13,6 +20,7 @@ package env
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,8 +62,19 @@ const (
 	Group = "sql"
 	// quorumFile is the quorum disk, standing in for a shared SCSI LUN.
 	quorumFile = "quorum.disk"
-	// netIDFile records the network's ID in the directory, so that Down can remove it.
-	netIDFile = "netsim.id"
+	// stateFile records in the directory what another process needs to find the environment:
+	// see state.
+	stateFile = "env.json"
+)
+
+// Network modes (Options.Network).
+const (
+	// NetworkAuto is network namespaces where the machine allows, else loopback addresses.
+	NetworkAuto = ""
+	// NetworkNamespaces is a network namespace per node; Start fails where there are none.
+	NetworkNamespaces = "netns"
+	// NetworkLoopback is distinct loopback addresses per node, in the host's namespace.
+	NetworkLoopback = "loopback"
 )
 
 // Nodes of the local cluster: the sample group's two preferred owners, and a third node outside
@@ -79,6 +98,8 @@ type Options struct {
 	Helm string
 	// FenceGrace is the manager's --fence-grace (0: 5 s).
 	FenceGrace time.Duration
+	// Network is NetworkAuto, NetworkNamespaces or NetworkLoopback.
+	Network string
 	// Log receives progress.
 	Log io.Writer
 }
@@ -87,8 +108,9 @@ type Options struct {
 type Env struct {
 	o       Options
 	Cluster *cluster.Cluster
-	Net     *netsim.Net
-	Client  client.Client
+	// Net is a *netsim.Net or a *netsim.Loopback.
+	Net    netsim.Network
+	Client client.Client
 	// nsKubeconfig reaches the API server from inside the nodes' namespaces.
 	nsKubeconfig string
 
@@ -99,6 +121,19 @@ type Env struct {
 	crashed map[string]bool
 	stop    context.CancelFunc
 	done    chan struct{}
+	// netID is the Net's ID, in the names of its namespaces.
+	netID string
+}
+
+// state is what the directory's env.json records, for Down and Attach.
+type state struct {
+	// Network is NetworkNamespaces or NetworkLoopback, and NetID the Net's ID.
+	Network string `json:"network"`
+	NetID   string `json:"netID"`
+	// WolfpackBin is Options.WolfpackBin.
+	WolfpackBin string `json:"wolfpackBin"`
+	// Crashed are the nodes crashed and not revived.
+	Crashed []string `json:"crashed,omitempty"`
 }
 
 // Scheme has the built-in types and Wolfpack's.
@@ -109,12 +144,8 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
-// Start brings everything up and waits until the sample group is Online. It fails, with the
-// reason, when network namespaces cannot be made here (netsim.Available).
+// Start brings everything up and waits until the sample group is Online.
 func Start(ctx context.Context, o Options) (e *Env, err error) {
-	if err := netsim.Available(); err != nil {
-		return nil, fmt.Errorf("the end-to-end environment needs network namespaces: %w", err)
-	}
 	if o.FenceGrace == 0 {
 		o.FenceGrace = 5 * time.Second
 	}
@@ -133,11 +164,7 @@ func Start(ctx context.Context, o Options) (e *Env, err error) {
 			_ = started.Stop()
 		}
 	}()
-	id := strconv.FormatInt(time.Now().UnixNano()%0xffff, 16)
-	if e.Net, err = netsim.New(netsim.Options{ID: id, Nodes: []string{NodeA, NodeB, NodeC}, Log: o.Log}); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(o.Dir, netIDFile), []byte(id), 0o600); err != nil {
+	if err := e.makeNetwork(); err != nil {
 		return nil, err
 	}
 	if err := e.startCluster(ctx); err != nil {
@@ -168,15 +195,95 @@ func Start(ctx context.Context, o Options) (e *Env, err error) {
 	return e, e.WaitGroupOnline(ctx, "", 3*time.Minute)
 }
 
+// makeNetwork makes the nodes' network as Options.Network says, and records it in the state
+// file.
+func (e *Env) makeNetwork() error {
+	e.netID = strconv.FormatInt(time.Now().UnixNano()%0xffff, 16)
+	o := netsim.Options{ID: e.netID, Nodes: []string{NodeA, NodeB, NodeC}, Log: e.o.Log}
+	mode := e.o.Network
+	switch mode {
+	case NetworkAuto:
+		mode = NetworkNamespaces
+		if err := netsim.Available(); err != nil {
+			e.logf("no network namespaces here, so the nodes share the host's network on loopback addresses "+
+				"(no link can be cut; the sample group has no floating address): %v", err)
+			mode = NetworkLoopback
+		}
+	case NetworkNamespaces:
+		if err := netsim.Available(); err != nil {
+			return fmt.Errorf("network %q: %w", mode, err)
+		}
+	case NetworkLoopback:
+	default:
+		return fmt.Errorf("network %q: want %q, %q or empty for either", mode, NetworkNamespaces, NetworkLoopback)
+	}
+	var err error
+	if mode == NetworkNamespaces {
+		e.Net, err = netsim.New(o)
+	} else {
+		e.Net, err = netsim.NewLoopback(o)
+		e.logf("the nodes' addresses: private %s, public %s, management %s", e.Net.CIDR(netsim.Private),
+			e.Net.CIDR(netsim.Public), e.Net.CIDR(netsim.Mgmt))
+	}
+	if err != nil {
+		return err
+	}
+	return e.saveState()
+}
+
+// loopback tells whether the nodes share the host's network.
+func (e *Env) loopback() bool {
+	_, ok := e.Net.(*netsim.Loopback)
+	return ok
+}
+
+// Partitions returns nil when a node's links can be cut, else the reason.
+func (e *Env) Partitions() error {
+	if e.loopback() {
+		return netsim.ErrNoLinks
+	}
+	return nil
+}
+
+// saveState writes the state file.
+func (e *Env) saveState() error {
+	st := state{Network: NetworkNamespaces, NetID: e.netID, WolfpackBin: e.o.WolfpackBin, Crashed: e.Crashed()}
+	if e.loopback() {
+		st.Network = NetworkLoopback
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(e.o.Dir, stateFile), data, 0o600)
+}
+
+// readState reads the state file in dir.
+func readState(dir string) (state, error) {
+	var st state
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+	}
+	return st, nil
+}
+
 func (e *Env) logf(format string, args ...any) {
 	_, _ = fmt.Fprintf(e.o.Log, "env: "+format+"\n", args...)
 }
 
 func (e *Env) startCluster(ctx context.Context) error {
 	labels := map[string]string{wolfpackv1alpha1.ClusterLabel: ClusterName}
+	var extra []netip.Addr
+	if !e.loopback() {
+		extra = []netip.Addr{e.Net.HostIP()} // where the nodes' namespaces reach the host
+	}
 	var err error
 	e.Cluster, err = cluster.Start(ctx, cluster.Options{Dir: e.o.Dir, BinDir: e.o.KubeBin, Log: e.o.Log,
-		ExtraAPIAddresses: []netip.Addr{e.Net.HostIP()},
+		ExtraAPIAddresses: extra,
 		Nodes: []cluster.Node{
 			{Name: NodeA, Labels: labels, IP: e.Net.IP(NodeA, "public").String()},
 			{Name: NodeB, Labels: labels, IP: e.Net.IP(NodeB, "public").String()},
@@ -283,11 +390,16 @@ func (e *Env) waitQuorum(ctx context.Context) error {
 }
 
 // createSamples applies the sample group and its resources, its floating address moved into the
-// public network.
+// public network, or left out on loopback addresses.
 func (e *Env) createSamples(ctx context.Context) error {
 	objs, err := testenv.Samples()
 	if err != nil {
 		return err
+	}
+	if !e.FloatingIP().IsValid() {
+		if objs, err = withoutFloatingAddress(objs); err != nil {
+			return err
+		}
 	}
 	for _, u := range objs {
 		switch u.GetKind() {
@@ -308,8 +420,12 @@ func (e *Env) createSamples(ctx context.Context) error {
 	return nil
 }
 
-// FloatingIP is the sample ipAddress resource's address: .50 of the public network.
+// FloatingIP is the sample ipAddress resource's address: .50 of the public network; the zero
+// Addr on loopback addresses, where the sample has none.
 func (e *Env) FloatingIP() netip.Addr {
+	if e.loopback() {
+		return netip.Addr{}
+	}
 	a := e.Net.CIDR("public").Addr().As4()
 	a[3] = 50
 	return netip.AddrFrom4(a)
@@ -361,12 +477,20 @@ func (e *Env) inNode(node, bin string, args ...string) []string {
 // StartAgent starts node's agent in its namespace and waits until it renews its Lease.
 func (e *Env) StartAgent(ctx context.Context, node string) error {
 	probe := netip.AddrPortFrom(e.Net.IP(node, "mgmt"), 8082).String()
+	args := []string{"--node-name=" + node, "--cluster=" + ClusterName,
+		"--lease-namespace=" + SystemNamespace, "--metrics-bind-address=0", "--health-probe-bind-address=" + probe,
+		"--cri-endpoint=" + e.runtimes[node].endpoint}
+	if e.loopback() {
+		// In a namespace of its own the agent finds its addresses on its interfaces; here they
+		// are on no interface.
+		for _, network := range []string{netsim.Private, netsim.Public} {
+			args = append(args, "--heartbeat-address="+network+"="+e.Net.IP(node, network).String())
+		}
+	}
 	since := time.Now()
 	return e.Cluster.Run(ctx, cluster.Extra{Name: "agent-" + node, Exe: e.bin("node-agent"),
-		Args: e.inNode(node, e.bin("node-agent"), "--node-name="+node, "--cluster="+ClusterName,
-			"--lease-namespace="+SystemNamespace, "--metrics-bind-address=0", "--health-probe-bind-address="+probe,
-			"--cri-endpoint="+e.runtimes[node].endpoint),
-		Env: []string{"KUBECONFIG=" + e.nsKubeconfig},
+		Args: e.inNode(node, e.bin("node-agent"), args...),
+		Env:  []string{"KUBECONFIG=" + e.nsKubeconfig},
 		Ready: func(ctx context.Context) error {
 			l := &coordinationv1.Lease{}
 			if err := e.Client.Get(ctx, client.ObjectKey{Namespace: SystemNamespace, Name: node}, l); err != nil {
@@ -462,9 +586,11 @@ func (e *Env) Crash(node string) error {
 	e.mu.Lock()
 	e.crashed[node] = true
 	e.mu.Unlock()
-	var errs []error
-	for _, network := range []string{"private", "public"} {
-		errs = append(errs, e.Net.Cut(node, network))
+	errs := []error{e.saveState()}
+	if e.Partitions() == nil {
+		for _, network := range []string{"private", "public"} {
+			errs = append(errs, e.Net.Cut(node, network))
+		}
 	}
 	for _, p := range []string{"agent-" + node, "holder-" + node} {
 		if e.Cluster.Running(p) {
@@ -479,18 +605,14 @@ func (e *Env) Crash(node string) error {
 // Revive boots a crashed node again: links, kubelet and agent. A reboot loses the addresses an
 // agent had added, such as a floating address.
 func (e *Env) Revive(ctx context.Context, node string) error {
-	for _, p := range e.Net.Addresses(node) {
-		if p.Addr() == e.FloatingIP() {
-			dev := e.Net.Interface("public")
-			if out, err := exec.CommandContext(ctx, "ip", "-n", //nolint:gosec // our namespace and address
-				e.Net.Namespace(node), "addr", "del", p.String(), "dev", dev).CombinedOutput(); err != nil {
-				return fmt.Errorf("rebooting %s: removing %s from %s: %w: %s", node, p, dev, err, out)
-			}
-		}
+	if err := e.Net.Reset(node); err != nil {
+		return err
 	}
-	for _, network := range []string{"private", "public"} {
-		if err := e.Net.Restore(node, network); err != nil {
-			return err
+	if e.Partitions() == nil {
+		for _, network := range []string{"private", "public"} {
+			if err := e.Net.Restore(node, network); err != nil {
+				return err
+			}
 		}
 	}
 	if err := e.Cluster.StartNode(node); err != nil {
@@ -499,6 +621,9 @@ func (e *Env) Revive(ctx context.Context, node string) error {
 	e.mu.Lock()
 	e.crashed[node] = false
 	e.mu.Unlock()
+	if err := e.saveState(); err != nil {
+		return err
+	}
 	return e.StartAgent(ctx, node)
 }
 
@@ -566,9 +691,15 @@ func Down(dir string) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	if id, err := os.ReadFile(filepath.Join(dir, netIDFile)); err == nil {
-		errs = append(errs, netsim.Remove(string(id)))
-		errs = append(errs, os.Remove(filepath.Join(dir, netIDFile)))
+	st, err := readState(dir)
+	switch {
+	case err == nil:
+		if st.Network == NetworkNamespaces {
+			errs = append(errs, netsim.Remove(st.NetID))
+		}
+		errs = append(errs, os.Remove(filepath.Join(dir, stateFile)))
+	case !errors.Is(err, os.ErrNotExist):
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

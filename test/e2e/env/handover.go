@@ -1,0 +1,108 @@
+package env
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/wolfpack-ha/wolfpack/test/e2e/cluster"
+	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
+)
+
+// kubeletProcess names the stand-in kubelet once it runs as a process of its own.
+const kubeletProcess = "kubelet"
+
+// Handover leaves the environment running without this process: it stops this process's
+// stand-in kubelet and starts it again as a process of its own, recorded with the cluster's
+// processes, which Down stops. The command line args must run RunKubelet with this environment's
+// directory, as `demo kubelet --dir DIR` does. The nodes' container runtimes start empty in the
+// new process, and it gives every group pod a sandbox again.
+func (e *Env) Handover(ctx context.Context, args ...string) error {
+	e.Detach()
+	return e.Cluster.Run(ctx, cluster.Extra{Name: kubeletProcess, Args: args,
+		Ready: func(context.Context) error {
+			for _, n := range Member {
+				path := strings.TrimPrefix(e.runtimes[n].endpoint, "unix://")
+				conn, err := (&net.Dialer{}).DialContext(ctx, "unix", path)
+				if err != nil {
+					return fmt.Errorf("the container runtime of %s: %w", n, err)
+				}
+				_ = conn.Close()
+			}
+			return nil
+		}})
+}
+
+// RunKubelet runs the stand-in kubelet of the environment in dir, started by Handover, until ctx
+// ends.
+func RunKubelet(ctx context.Context, dir string, log io.Writer) error {
+	e, err := attach(ctx, dir, log)
+	if err != nil {
+		return err
+	}
+	if err := e.startRuntimes(); err != nil {
+		e.stopRuntimes()
+		return err
+	}
+	if err := e.runKubelet(ctx); err != nil {
+		e.Detach()
+		return err
+	}
+	e.logf("running the quorum holders and the container runtimes of %v (crashed: %v)", Member, e.Crashed())
+	<-ctx.Done()
+	e.Detach()
+	return nil
+}
+
+// attach finds the environment in dir, once the cluster's state file records this process as
+// its stand-in kubelet (Handover records it just after starting it, and this process must not
+// write the state file before, or the record would be lost).
+func attach(ctx context.Context, dir string, log io.Writer) (*Env, error) {
+	st, err := readState(dir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{o: Options{Dir: dir, WolfpackBin: st.WolfpackBin, Log: log}, crashed: map[string]bool{}, netID: st.NetID}
+	for _, n := range st.Crashed {
+		e.crashed[n] = true
+	}
+	nodes := []string{NodeA, NodeB, NodeC}
+	if st.Network == NetworkNamespaces {
+		e.Net, err = netsim.Attach(st.NetID, nodes)
+	} else {
+		e.Net, err = netsim.NewLoopback(netsim.Options{ID: st.NetID, Nodes: nodes})
+	}
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		e.Cluster, err = cluster.Attach(dir)
+		if err == nil && e.Cluster.PIDs()[kubeletProcess] == os.Getpid() {
+			break
+		}
+		if err == nil {
+			err = errors.New("the cluster's state file does not record this process as its kubelet")
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if e.nsKubeconfig, err = e.Cluster.KubeconfigFor(e.Net.HostIP()); err != nil {
+		return nil, err
+	}
+	e.Client, err = client.New(e.Cluster.RESTConfig(), client.Options{Scheme: Scheme()})
+	return e, err
+}
