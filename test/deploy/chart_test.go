@@ -218,6 +218,18 @@ func TestValues(t *testing.T) {
 			t.Errorf("the manager and the key must stay: %v", ids(objs))
 		}
 	})
+	t.Run("agent.daemonSet=false keeps the agent's ServiceAccount and RBAC, not its DaemonSet", func(t *testing.T) {
+		objs := render(t, "--set", "agent.daemonSet=false")
+		if ds := ofKind(objs, "DaemonSet"); len(ds) > 0 {
+			t.Errorf("rendered %v", ids(ds))
+		}
+		for _, kind := range []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding"} {
+			if find(objs, kind, "wolfpack-node-agent") == nil {
+				t.Errorf("no %s wolfpack-node-agent among %v", kind, ids(objs))
+			}
+		}
+		checkKeyRole(t, objs, "wolfpack-node-agent", "wolfpack-heartbeat-key")
+	})
 	t.Run("metrics.enabled=false turns the endpoint and the Service off", func(t *testing.T) {
 		objs := render(t, "--set", "metrics.enabled=false")
 		if s := ofKind(objs, "Service"); len(s) > 0 {
