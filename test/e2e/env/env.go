@@ -178,6 +178,7 @@ func Start(ctx context.Context, o Options) (e *Env, err error) {
 		do   func(context.Context) error
 	}{
 		{"installing the Helm chart", e.installChart},
+		{"issuing tokens of the manager's, the agents' and the quorum holders' ServiceAccounts", e.issueTokens},
 		{"creating the claims", e.createClaims},
 		{"creating the QuorumDisk", e.createQuorumDisk},
 		{"starting the manager", e.startManager},
@@ -304,10 +305,11 @@ func (e *Env) Kubeconfig() string { return e.Cluster.Kubeconfig() }
 
 func (e *Env) installChart(ctx context.Context) error {
 	chart := filepath.Join(testenv.RepoRoot(), "charts", "wolfpack")
-	// The CRDs, RBAC and the heartbeat key; the manager and the agents run as processes here.
+	// The CRDs, the ServiceAccounts and their RBAC, and the heartbeat key; the manager and the
+	// agents run as processes here, with those ServiceAccounts' tokens.
 	cmd := exec.CommandContext(ctx, e.o.Helm, "install", //nolint:gosec // the helm binary we were given
 		"wolfpack", chart, "--namespace", SystemNamespace, "--create-namespace",
-		"--kubeconfig", e.Kubeconfig(), "--set", "manager.replicas=0", "--set", "agent.enabled=false")
+		"--kubeconfig", e.Kubeconfig(), "--set", "manager.replicas=0", "--set", "agent.daemonSet=false")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("helm install: %w\n%s", err, out)
@@ -445,7 +447,7 @@ func (e *Env) StartManager(ctx context.Context) error {
 		Args: []string{e.bin("manager"), "--leader-elect=false", "--node-lease-namespace=" + SystemNamespace,
 			"--fence-grace=" + e.o.FenceGrace.String(), "--quorum-holder-image=wolfpack:e2e",
 			"--metrics-bind-address=0", "--health-probe-bind-address=" + port},
-		Env:   []string{"KUBECONFIG=" + e.Kubeconfig()},
+		Env:   []string{"KUBECONFIG=" + e.kubeconfigOf(managerAccount)},
 		Ready: func(context.Context) error { return testenv.GetOK("http://" + port + "/readyz") }})
 }
 
@@ -490,7 +492,7 @@ func (e *Env) StartAgent(ctx context.Context, node string) error {
 	since := time.Now()
 	return e.Cluster.Run(ctx, cluster.Extra{Name: "agent-" + node, Exe: e.bin("node-agent"),
 		Args: e.inNode(node, e.bin("node-agent"), args...),
-		Env:  []string{"KUBECONFIG=" + e.nsKubeconfig},
+		Env:  []string{"KUBECONFIG=" + e.kubeconfigOf(agentAccount)},
 		Ready: func(ctx context.Context) error {
 			l := &coordinationv1.Lease{}
 			if err := e.Client.Get(ctx, client.ObjectKey{Namespace: SystemNamespace, Name: node}, l); err != nil {
@@ -547,7 +549,7 @@ func (e *Env) syncHolders(ctx context.Context) error {
 			err := e.Cluster.Run(ctx, cluster.Extra{Name: name, Exe: e.bin("node-agent"),
 				Args: e.inNode(n, e.bin("node-agent"), "quorum", "--node-name="+n, "--cluster="+ClusterName,
 					"--device="+filepath.Join(e.o.Dir, quorumFile), "--lease-namespace="+SystemNamespace),
-				Env: []string{"KUBECONFIG=" + e.nsKubeconfig}})
+				Env: []string{"KUBECONFIG=" + e.kubeconfigOf(holderAccount)}})
 			if err != nil {
 				return err
 			}

@@ -100,9 +100,6 @@ func attach(ctx context.Context, dir string, log io.Writer) (*Env, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if e.nsKubeconfig, err = e.Cluster.KubeconfigFor(e.Net.HostIP()); err != nil {
-		return nil, err
-	}
 	e.Client, err = client.New(e.Cluster.RESTConfig(), client.Options{Scheme: Scheme()})
 	return e, err
 }
