@@ -225,19 +225,19 @@ func TestWolfpackOnLoopback(t *testing.T) {
 
 // scenarios are the end-to-end scenarios on one environment.
 type scenarios struct {
-	e   *env.Env
-	ctx context.Context
+	e *env.Env
 }
 
 // newScenarios starts the environment on network with the checker watching, and lets the group
 // fail over more often than the default threshold (nodes - 1 per 6 h), as an administrator
 // would for these tests; resourceKeepsFailing lowers it again.
 func newScenarios(t *testing.T, network string) *scenarios {
-	s := &scenarios{e: start(t, network), ctx: context.Background()}
+	t.Helper()
+	s := &scenarios{e: start(t, network)}
 	watch(t, s.e)
 	first, _ := s.owner(t)
 	t.Logf("the group came up on %s", first)
-	if err := setFailoverThreshold(s.ctx, s.e, 20); err != nil {
+	if err := setFailoverThreshold(t.Context(), s.e, 20); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -246,7 +246,7 @@ func newScenarios(t *testing.T, network string) *scenarios {
 // owner is the group's owner node and epoch.
 func (s *scenarios) owner(t *testing.T) (string, int64) {
 	t.Helper()
-	g, err := s.e.Group(s.ctx)
+	g, err := s.e.Group(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func (s *scenarios) plannedMove(t *testing.T) {
 	began := time.Now()
 	out := plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", to, "--wait")
 	t.Logf("moved to %s in %s:\n%s", to, time.Since(began).Round(time.Millisecond), out)
-	if err := s.e.WaitGroupOnline(s.ctx, to, settle); err != nil {
+	if err := s.e.WaitGroupOnline(t.Context(), to, settle); err != nil {
 		t.Fatal(err)
 	}
 	waitAddress(t, s.e, to)
@@ -298,7 +298,7 @@ func (s *scenarios) privateLinkCut(t *testing.T) {
 			t.Fatalf("the group moved to %s (epoch %d) when only the private link was cut", n, ep)
 		}
 		qd := &wp.QuorumDisk{}
-		if err := s.e.Client.Get(s.ctx, client.ObjectKey{Name: env.ClusterName}, qd); err == nil {
+		if err := s.e.Client.Get(t.Context(), client.ObjectKey{Name: env.ClusterName}, qd); err == nil {
 			for _, n := range qd.Status.Nodes {
 				if n.State != wp.NodeUp {
 					t.Fatalf("node %s is %s (%s) when only the private link was cut", n.Name, n.State, n.Message)
@@ -321,7 +321,7 @@ func (s *scenarios) managerKilledMidMove(t *testing.T) {
 	plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", to)
 	// Kill it once the move has begun, its first step written to the group's status.
 	eventuallyE(t, "the move under way", func() error {
-		g, err := s.e.Group(s.ctx)
+		g, err := s.e.Group(t.Context())
 		if err != nil {
 			return err
 		}
@@ -334,15 +334,15 @@ func (s *scenarios) managerKilledMidMove(t *testing.T) {
 	if err := s.e.Cluster.Kill("manager"); err != nil {
 		t.Fatal(err)
 	}
-	g, err := s.e.Group(s.ctx)
+	g, err := s.e.Group(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("killed the manager during %s %s, wave %d", g.Status.Operation.Kind, g.Status.Operation.Phase, g.Status.Operation.Wave)
-	if err := s.e.StartManager(s.ctx); err != nil {
+	if err := s.e.StartManager(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.e.WaitGroupOnline(s.ctx, to, settle); err != nil {
+	if err := s.e.WaitGroupOnline(t.Context(), to, settle); err != nil {
 		t.Fatal(err)
 	}
 	waitAddress(t, s.e, to)
@@ -351,10 +351,10 @@ func (s *scenarios) managerKilledMidMove(t *testing.T) {
 // apiServerRestarted restarts kube-apiserver; the group stays (or comes back) Online.
 func (s *scenarios) apiServerRestarted(t *testing.T) {
 	node, _ := s.owner(t)
-	if err := s.e.Cluster.RestartAPIServer(s.ctx); err != nil {
+	if err := s.e.Cluster.RestartAPIServer(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.e.WaitGroupOnline(s.ctx, "", settle); err != nil {
+	if err := s.e.WaitGroupOnline(t.Context(), "", settle); err != nil {
 		t.Fatal(err)
 	}
 	now, _ := s.owner(t)
@@ -378,13 +378,13 @@ func (s *scenarios) bothLinksCut(t *testing.T) {
 	}
 	// DiskOnly: the node without the quorum disk fails itself, its group moves to the owner.
 	waitEvent(t, s.e, cut, wp.SelfFencedReason, loser)
-	if err := s.e.WaitGroupOnline(s.ctx, quorum, settle); err != nil {
+	if err := s.e.WaitGroupOnline(t.Context(), quorum, settle); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("the group is Online on the quorum owner %s %s after %s lost both links",
 		quorum, time.Since(cut).Round(time.Millisecond), loser)
 	eventuallyE(t, "nothing of the group runs on "+loser, func() error {
-		if r := s.e.Running(s.ctx, loser); len(r) > 0 {
+		if r := s.e.Running(t.Context(), loser); len(r) > 0 {
 			return fmt.Errorf("running: %v", r)
 		}
 		return nil
@@ -403,23 +403,23 @@ func (s *scenarios) nodeCrash(t *testing.T) {
 	node, _ := s.owner(t)
 	survivor := s.other(node)
 	qd := &wp.QuorumDisk{}
-	if err := s.e.Client.Get(s.ctx, client.ObjectKey{Name: env.ClusterName}, qd); err != nil {
+	if err := s.e.Client.Get(t.Context(), client.ObjectKey{Name: env.ClusterName}, qd); err != nil {
 		t.Fatal(err)
 	}
 	crashed := time.Now()
 	if err := s.e.Crash(node); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.e.WaitGroupOnline(s.ctx, survivor, settle); err != nil {
+	if err := s.e.WaitGroupOnline(t.Context(), survivor, settle); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("the group is Online on %s %s after %s crashed (the quorum owner was %q)",
 		survivor, time.Since(crashed).Round(time.Millisecond), node, qd.Status.Owner)
 	waitAddress(t, s.e, survivor)
-	if err := s.e.Revive(s.ctx, node); err != nil {
+	if err := s.e.Revive(t.Context(), node); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.e.Cluster.WaitNodeReady(s.ctx, node); err != nil {
+	if err := s.e.Cluster.WaitNodeReady(t.Context(), node); err != nil {
 		t.Fatal(err)
 	}
 	t.Log(plugin(t, s.e, "status"))
@@ -428,19 +428,19 @@ func (s *scenarios) nodeCrash(t *testing.T) {
 // resourceKeepsFailing makes a resource fail on every node: restarts, one more failover, then the
 // group is Failed.
 func (s *scenarios) resourceKeepsFailing(t *testing.T) {
-	g, err := s.e.Group(s.ctx)
+	g, err := s.e.Group(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := len(g.Status.RecentFailovers)
 	// One more failover, after the restarts on this node, and then the group gives up.
-	if err := setFailoverThreshold(s.ctx, s.e, int32(before+1)); err != nil {
+	if err := setFailoverThreshold(t.Context(), s.e, int32(before+1)); err != nil {
 		t.Fatal(err)
 	}
 	stop := failPods(t, s.e, "server")
 	defer stop()
 	eventuallyE(t, "the group Failed", func() error {
-		g, err := s.e.Group(s.ctx)
+		g, err := s.e.Group(t.Context())
 		if err != nil {
 			return err
 		}
@@ -449,7 +449,7 @@ func (s *scenarios) resourceKeepsFailing(t *testing.T) {
 		}
 		return nil
 	})
-	if g, err = s.e.Group(s.ctx); err != nil {
+	if g, err = s.e.Group(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("the group is Failed after %d failovers in all:\n%s", len(g.Status.RecentFailovers), plugin(t, s.e, "groups", "-n", env.Namespace))

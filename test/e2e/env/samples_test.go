@@ -12,7 +12,7 @@ func TestWithoutFloatingAddress(t *testing.T) {
 	resource := func(name, kind string, deps ...string) *unstructured.Unstructured {
 		spec := map[string]any{"group": "g", kind: map[string]any{}}
 		if len(deps) > 0 {
-			var list []any
+			list := make([]any, 0, len(deps))
 			for _, d := range deps {
 				list = append(list, map[string]any{"name": d})
 			}
@@ -22,7 +22,7 @@ func TestWithoutFloatingAddress(t *testing.T) {
 	}
 	deps := func(u *unstructured.Unstructured) []string {
 		list, _, _ := unstructured.NestedSlice(u.Object, "spec", "dependsOn")
-		var out []string
+		out := make([]string, 0, len(list))
 		for _, d := range list {
 			out = append(out, d.(map[string]any)["name"].(string))
 		}
