@@ -60,7 +60,7 @@ const (
 	SystemNamespace = "wolfpack-system"
 	// Group is the sample group's name.
 	Group = "sql"
-	// quorumFile is the quorum disk, standing in for a shared SCSI LUN.
+	// quorumFile is the quorum disk, or the file behind its loop device (see makeQuorumDisk).
 	quorumFile = "quorum.disk"
 	// stateFile records in the directory what another process needs to find the environment:
 	// see state.
@@ -123,6 +123,9 @@ type Env struct {
 	done    chan struct{}
 	// netID is the Net's ID, in the names of its namespaces.
 	netID string
+	// quorumDevice is the quorum disk's path, a loop device if loopDevice.
+	quorumDevice string
+	loopDevice   bool
 }
 
 // state is what the directory's env.json records, for Down and Attach.
@@ -134,6 +137,9 @@ type state struct {
 	WolfpackBin string `json:"wolfpackBin"`
 	// Crashed are the nodes crashed and not revived.
 	Crashed []string `json:"crashed,omitempty"`
+	// QuorumDevice is the quorum disk, a loop device if LoopDevice.
+	QuorumDevice string `json:"quorumDevice,omitempty"`
+	LoopDevice   bool   `json:"loopDevice,omitempty"`
 }
 
 // Scheme has the built-in types and Wolfpack's.
@@ -179,6 +185,7 @@ func Start(ctx context.Context, o Options) (e *Env, err error) {
 	}{
 		{"installing the Helm chart", e.installChart},
 		{"issuing tokens of the manager's, the agents' and the quorum holders' ServiceAccounts", e.issueTokens},
+		{"making the quorum disk", e.makeQuorumDisk},
 		{"creating the claims", e.createClaims},
 		{"creating the QuorumDisk", e.createQuorumDisk},
 		{"starting the manager", e.startManager},
@@ -248,7 +255,8 @@ func (e *Env) Partitions() error {
 
 // saveState writes the state file.
 func (e *Env) saveState() error {
-	st := state{Network: NetworkNamespaces, NetID: e.netID, WolfpackBin: e.o.WolfpackBin, Crashed: e.Crashed()}
+	st := state{Network: NetworkNamespaces, NetID: e.netID, WolfpackBin: e.o.WolfpackBin, Crashed: e.Crashed(),
+		QuorumDevice: e.quorumDevice, LoopDevice: e.loopDevice}
 	if e.loopback() {
 		st.Network = NetworkLoopback
 	}
@@ -548,7 +556,7 @@ func (e *Env) syncHolders(ctx context.Context) error {
 		case want[n] && !running && e.Cluster.Running("agent-"+n) && !e.isCrashed(n):
 			err := e.Cluster.Run(ctx, cluster.Extra{Name: name, Exe: e.bin("node-agent"),
 				Args: e.inNode(n, e.bin("node-agent"), "quorum", "--node-name="+n, "--cluster="+ClusterName,
-					"--device="+filepath.Join(e.o.Dir, quorumFile), "--lease-namespace="+SystemNamespace),
+					"--device="+e.quorumDevice, "--lease-namespace="+SystemNamespace),
 				Env: []string{"KUBECONFIG=" + e.kubeconfigOf(holderAccount)}})
 			if err != nil {
 				return err
@@ -667,6 +675,9 @@ func (e *Env) Stop() error {
 	if e.Cluster != nil {
 		errs = append(errs, e.Cluster.Stop())
 	}
+	if e.loopDevice {
+		errs = append(errs, detachLoop(e.quorumDevice, e.o.Dir))
+	}
 	if e.Net != nil {
 		errs = append(errs, e.Net.Close())
 	}
@@ -698,6 +709,9 @@ func Down(dir string) error {
 	case err == nil:
 		if st.Network == NetworkNamespaces {
 			errs = append(errs, netsim.Remove(st.NetID))
+		}
+		if st.LoopDevice {
+			errs = append(errs, detachLoop(st.QuorumDevice, dir))
 		}
 		errs = append(errs, os.Remove(filepath.Join(dir, stateFile)))
 	case !errors.Is(err, os.ErrNotExist):

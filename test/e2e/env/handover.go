@@ -69,7 +69,8 @@ func attach(ctx context.Context, dir string, log io.Writer) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{o: Options{Dir: dir, WolfpackBin: st.WolfpackBin, Log: log}, crashed: map[string]bool{}, netID: st.NetID}
+	e := &Env{o: Options{Dir: dir, WolfpackBin: st.WolfpackBin, Log: log}, crashed: map[string]bool{}, netID: st.NetID,
+		quorumDevice: st.QuorumDevice, loopDevice: st.LoopDevice}
 	for _, n := range st.Crashed {
 		e.crashed[n] = true
 	}
