@@ -120,7 +120,7 @@ func run(ctx context.Context, o options) error {
 	}()
 	fmt.Printf("ready in %s\n", time.Since(began).Round(100*time.Millisecond))
 	if err := e.Partitions(); err != nil {
-		fmt.Printf("(no network namespaces here: the nodes run on loopback addresses of their own, and the sample group has no floating address)\n")
+		fmt.Printf("(without network namespaces: the nodes run on loopback addresses of their own, no link is cut, and the sample group has no floating address)\n")
 	}
 	plugin := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, filepath.Join(o.wolfpackBin, "kubectl-cluster"), append(args, "--kubeconfig", e.Kubeconfig())...) //nolint:gosec // our binary
