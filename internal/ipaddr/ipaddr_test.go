@@ -115,10 +115,10 @@ func TestHostLinks(t *testing.T) {
 		&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: 2, Name: "eth0"}},
 	}
 	addrs := []netlink.Addr{
-		{LinkIndex: 3, IPNet: toNetlink(netip.MustParsePrefix("192.0.2.5/24")).IPNet},
-		{LinkIndex: 1, IPNet: toNetlink(netip.MustParsePrefix("127.0.0.1/8")).IPNet},
-		{LinkIndex: 3, IPNet: toNetlink(netip.MustParsePrefix("2001:db8::5/64")).IPNet},
-		{LinkIndex: 9, IPNet: toNetlink(netip.MustParsePrefix("198.51.100.1/24")).IPNet}, // a link that went away
+		{LinkIndex: 3, IPNet: ToNetlink(netip.MustParsePrefix("192.0.2.5/24")).IPNet},
+		{LinkIndex: 1, IPNet: ToNetlink(netip.MustParsePrefix("127.0.0.1/8")).IPNet},
+		{LinkIndex: 3, IPNet: ToNetlink(netip.MustParsePrefix("2001:db8::5/64")).IPNet},
+		{LinkIndex: 9, IPNet: ToNetlink(netip.MustParsePrefix("198.51.100.1/24")).IPNet}, // a link that went away
 		{LinkIndex: 2},
 	}
 	got := hostLinks(links, addrs)
@@ -172,18 +172,18 @@ func TestNetlinkConversions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := fromNetlink(tc.in)
+			got, ok := FromNetlink(tc.in)
 			if tc.want == "" {
 				if ok {
-					t.Fatalf("fromNetlink(%v) = %v, want a failure", tc.in, got)
+					t.Fatalf("FromNetlink(%v) = %v, want a failure", tc.in, got)
 				}
 				return
 			}
 			if !ok || got.String() != tc.want {
-				t.Fatalf("fromNetlink(%v) = %v, %v; want %s", tc.in, got, ok, tc.want)
+				t.Fatalf("FromNetlink(%v) = %v, %v; want %s", tc.in, got, ok, tc.want)
 			}
-			if back, ok := fromNetlink(toNetlink(got).IPNet); !ok || back != got {
-				t.Fatalf("fromNetlink(toNetlink(%v)) = %v, %v", got, back, ok)
+			if back, ok := FromNetlink(ToNetlink(got).IPNet); !ok || back != got {
+				t.Fatalf("FromNetlink(ToNetlink(%v)) = %v, %v", got, back, ok)
 			}
 		})
 	}

@@ -103,7 +103,7 @@ func (n *Netlink) Add(ctx context.Context, a Address) error {
 	if err != nil {
 		return err
 	}
-	if err := netlink.AddrReplace(l, toNetlink(a.Prefix)); err != nil {
+	if err := netlink.AddrReplace(l, ToNetlink(a.Prefix)); err != nil {
 		return fmt.Errorf("ipaddr: adding %s: %w", a, err)
 	}
 	if a.Prefix.Addr().Is6() {
@@ -128,7 +128,7 @@ func (n *Netlink) Remove(ctx context.Context, a Address) error {
 	if err != nil {
 		return err
 	}
-	err = netlink.AddrDel(l, toNetlink(a.Prefix))
+	err = netlink.AddrDel(l, ToNetlink(a.Prefix))
 	if err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
 		return fmt.Errorf("ipaddr: removing %s: %w", a, err)
 	}
@@ -152,11 +152,11 @@ func (n *Netlink) Present(a Address) (bool, error) {
 // InterfaceFor returns the name of the interface with the lowest index that holds an address in
 // network.
 func (n *Netlink) InterfaceFor(network netip.Prefix) (string, error) {
-	links, err := retryDump(netlink.LinkList)
+	links, err := RetryDump(netlink.LinkList)
 	if err != nil {
 		return "", fmt.Errorf("ipaddr: listing interfaces: %w", err)
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_ALL) })
+	addrs, err := RetryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_ALL) })
 	if err != nil {
 		return "", fmt.Errorf("ipaddr: listing addresses: %w", err)
 	}
@@ -170,7 +170,7 @@ func hostLinks(links []netlink.Link, addrs []netlink.Addr) []link {
 	for _, l := range links {
 		hl := link{name: l.Attrs().Name}
 		for _, a := range addrs {
-			if p, ok := fromNetlink(a.IPNet); ok && a.LinkIndex == l.Attrs().Index {
+			if p, ok := FromNetlink(a.IPNet); ok && a.LinkIndex == l.Attrs().Index {
 				hl.addrs = append(hl.addrs, p)
 			}
 		}
@@ -197,12 +197,12 @@ func addrFlags(l netlink.Link, a Address) (int, bool, error) {
 	if a.Prefix.Addr().Is6() {
 		family = netlink.FAMILY_V6
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, family) })
+	addrs, err := RetryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(l, family) })
 	if err != nil {
 		return 0, false, fmt.Errorf("ipaddr: listing the addresses of %q: %w", a.Interface, err)
 	}
 	for _, x := range addrs {
-		if p, ok := fromNetlink(x.IPNet); ok && p == a.Prefix {
+		if p, ok := FromNetlink(x.IPNet); ok && p == a.Prefix {
 			return x.Flags, true, nil
 		}
 	}
@@ -223,7 +223,7 @@ func waitDAD(ctx context.Context, l netlink.Link, a Address) error {
 		case !found:
 			return fmt.Errorf("ipaddr: %s went away during duplicate address detection", a)
 		case flags&syscall.IFA_F_DADFAILED != 0:
-			if err := netlink.AddrDel(l, toNetlink(a.Prefix)); err != nil {
+			if err := netlink.AddrDel(l, ToNetlink(a.Prefix)); err != nil {
 				return fmt.Errorf("ipaddr: adding %s: %w (and removing it: %w)", a, ErrDuplicate, err)
 			}
 			return fmt.Errorf("ipaddr: adding %s: %w", a, ErrDuplicate)
@@ -299,9 +299,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// retryDump calls dump again while the kernel reports that its answer may be inconsistent
+// RetryDump calls dump again while the kernel reports that its answer may be inconsistent
 // because the list changed during the dump.
-func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
+func RetryDump[T any](dump func() ([]T, error)) ([]T, error) {
 	var err error
 	for range dumpTries {
 		var out []T
@@ -312,14 +312,14 @@ func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
 	return nil, err
 }
 
-// toNetlink returns p as netlink's address.
-func toNetlink(p netip.Prefix) *netlink.Addr {
+// ToNetlink returns p as netlink's address.
+func ToNetlink(p netip.Prefix) *netlink.Addr {
 	ip := p.Addr()
 	return &netlink.Addr{IPNet: &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(p.Bits(), ip.BitLen())}}
 }
 
-// fromNetlink returns n as a prefix, with an IPv4 address in its 4-byte form.
-func fromNetlink(n *net.IPNet) (netip.Prefix, bool) {
+// FromNetlink returns n as a prefix, with an IPv4 address in its 4-byte form.
+func FromNetlink(n *net.IPNet) (netip.Prefix, bool) {
 	if n == nil {
 		return netip.Prefix{}, false
 	}

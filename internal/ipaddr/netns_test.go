@@ -72,7 +72,7 @@ func listed(t *testing.T, h *netlink.Handle, l netlink.Link, p netip.Prefix) (co
 		t.Fatalf("listing the addresses of %s: %v", l.Attrs().Name, err)
 	}
 	for _, a := range addrs {
-		if q, ok := fromNetlink(a.IPNet); ok && q == p {
+		if q, ok := FromNetlink(a.IPNet); ok && q == p {
 			count, flags = count+1, a.Flags
 		}
 	}
@@ -272,7 +272,7 @@ func TestNetlinkInNamespaces(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		held := toNetlink(v6.Prefix)
+		held := ToNetlink(v6.Prefix)
 		held.Flags = syscall.IFA_F_NODAD // usable at once, so that the peer defends it
 		if err := n.hPeer.AddrAdd(wpb, held); err != nil {
 			t.Fatalf("adding %s to wpb: %v", v6.Prefix, err)

@@ -25,6 +25,13 @@ func FreeTCPAddr(tb testing.TB) string {
 // error when timeout passes first.
 func WaitFor(tb testing.TB, what string, timeout time.Duration, check func() error) {
 	tb.Helper()
+	Poll(tb, what, timeout, 200*time.Millisecond, check)
+}
+
+// Poll is WaitFor polling every interval: more often where a test must see a state that lasts
+// only a moment.
+func Poll(tb testing.TB, what string, timeout, interval time.Duration, check func() error) {
+	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		err := check()
@@ -34,7 +41,7 @@ func WaitFor(tb testing.TB, what string, timeout time.Duration, check func() err
 		if time.Now().After(deadline) {
 			tb.Fatalf("%s: still failing after %s: %v", what, timeout, err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 

@@ -8,6 +8,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -565,17 +566,7 @@ func waitEvent(t *testing.T, e *env.Env, since time.Time, reason, node string) {
 // enough to see a move between its steps (testenv.WaitFor polls every 200 ms).
 func eventuallyE(t *testing.T, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(settle)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, settle, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Poll(t, what, settle, 20*time.Millisecond, check)
 }
 
 // waitAddress waits until node's public interface carries the floating address, if the sample
@@ -585,16 +576,11 @@ func waitAddress(t *testing.T, e *env.Env, node string) {
 	if !e.FloatingIP().IsValid() {
 		return
 	}
-	deadline := time.Now().Add(settle)
-	for {
-		for _, a := range e.Net.Addresses(node) {
-			if a.Addr() == e.FloatingIP() {
-				return
-			}
+	testenv.Poll(t, node+" carrying the floating address "+e.FloatingIP().String(), settle, 100*time.Millisecond, func() error {
+		addrs := e.Net.Addresses(node)
+		if !slices.ContainsFunc(addrs, func(a netip.Prefix) bool { return a.Addr() == e.FloatingIP() }) {
+			return fmt.Errorf("its addresses: %v", addrs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not carry the floating address %s: %v", node, e.FloatingIP(), e.Net.Addresses(node))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -81,15 +81,5 @@ func createNode(ctx context.Context, name string, labels map[string]string) erro
 // two-core machine.
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(settle)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, settle, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Poll(t, what, settle, 50*time.Millisecond, check)
 }

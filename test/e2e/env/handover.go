@@ -27,7 +27,7 @@ const kubeletProcess = "kubelet"
 func (e *Env) Handover(ctx context.Context, args ...string) error {
 	e.Detach()
 	return e.Cluster.Run(ctx, cluster.Extra{Name: kubeletProcess, Args: args,
-		Ready: func(context.Context) error {
+		Ready: func(ctx context.Context) error {
 			for _, n := range Member {
 				path := strings.TrimPrefix(e.runtimes[n].endpoint, "unix://")
 				conn, err := (&net.Dialer{}).DialContext(ctx, "unix", path)

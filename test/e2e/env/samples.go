@@ -33,15 +33,15 @@ func withoutFloatingAddress(objs []*unstructured.Unstructured) ([]*unstructured.
 			continue
 		}
 		var out []any
+		var names []string
 		for _, d := range deps {
-			name, _, _ := unstructured.NestedString(d.(map[string]any), "name")
-			replaced, isDropped := dropped[name]
+			replaced, isDropped := dropped[dependencyName(d)]
 			if !isDropped {
 				replaced = []any{d}
 			}
 			for _, r := range replaced {
-				if !slices.ContainsFunc(out, func(o any) bool { return fmt.Sprint(o) == fmt.Sprint(r) }) {
-					out = append(out, r)
+				if name := dependencyName(r); !slices.Contains(names, name) {
+					out, names = append(out, r), append(names, name)
 				}
 			}
 		}
@@ -50,4 +50,11 @@ func withoutFloatingAddress(objs []*unstructured.Unstructured) ([]*unstructured.
 		}
 	}
 	return kept, nil
+}
+
+// dependencyName is the name of an entry of spec.dependsOn.
+func dependencyName(d any) string {
+	m, _ := d.(map[string]any)
+	name, _, _ := unstructured.NestedString(m, "name")
+	return name
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,14 +17,12 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
 )
 
-const (
-	// commandTimeout bounds one `ip` command.
-	commandTimeout = 30 * time.Second
-	// dumpTries is how many times a netlink dump that the kernel interrupted is tried.
-	dumpTries = 5
-)
+// commandTimeout bounds one `ip` command.
+const commandTimeout = 30 * time.Second
 
 // ip runs `ip args...` and returns its output; its error names the command and ends with the
 // output.
@@ -64,7 +61,7 @@ func makeBridge(name string, addr netip.Prefix) error {
 		return fmt.Errorf("bridge %s: %w", name, err)
 	}
 	if addr.IsValid() {
-		if err := netlink.AddrAdd(br, toNetlink(addr)); err != nil {
+		if err := netlink.AddrAdd(br, ipaddr.ToNetlink(addr)); err != nil {
 			return fmt.Errorf("adding %s to bridge %s: %w", addr, name, err)
 		}
 	}
@@ -105,7 +102,7 @@ func (l link) create() error {
 		if err != nil {
 			return fmt.Errorf("%s in %s: %w", l.iface, l.namespace, err)
 		}
-		if err := h.AddrAdd(in, toNetlink(l.addr)); err != nil {
+		if err := h.AddrAdd(in, ipaddr.ToNetlink(l.addr)); err != nil {
 			return fmt.Errorf("adding %s to %s in %s: %w", l.addr, l.iface, l.namespace, err)
 		}
 		if err := h.LinkSetUp(in); err != nil {
@@ -185,12 +182,12 @@ func setLoopbackUp(namespace string) error {
 func addresses(namespace string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	err := inNamespace(namespace, func(h *netlink.Handle) error {
-		addrs, err := retryDump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_ALL) })
+		addrs, err := ipaddr.RetryDump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_ALL) })
 		if err != nil {
 			return fmt.Errorf("listing the addresses in %s: %w", namespace, err)
 		}
 		for _, a := range addrs {
-			if p, ok := fromNetlink(a.IPNet); ok {
+			if p, ok := ipaddr.FromNetlink(a.IPNet); ok {
 				out = append(out, p)
 			}
 		}
@@ -204,12 +201,12 @@ func addresses(namespace string) ([]netip.Prefix, error) {
 func removeAddresses(namespace string, keep []netip.Prefix) ([]netip.Prefix, error) {
 	var removed []netip.Prefix
 	err := inNamespace(namespace, func(h *netlink.Handle) error {
-		addrs, err := retryDump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_V4) })
+		addrs, err := ipaddr.RetryDump(func() ([]netlink.Addr, error) { return h.AddrList(nil, netlink.FAMILY_V4) })
 		if err != nil {
 			return fmt.Errorf("listing the addresses in %s: %w", namespace, err)
 		}
 		for _, a := range addrs {
-			p, ok := fromNetlink(a.IPNet)
+			p, ok := ipaddr.FromNetlink(a.IPNet)
 			if !ok || p.Addr().IsLoopback() || slices.Contains(keep, p) {
 				continue
 			}
@@ -233,12 +230,12 @@ func bridgeAddress(name string) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("bridge %s: %w", name, err)
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(br, netlink.FAMILY_V4) })
+	addrs, err := ipaddr.RetryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(br, netlink.FAMILY_V4) })
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("listing the addresses of bridge %s: %w", name, err)
 	}
 	for _, a := range addrs {
-		if p, ok := fromNetlink(a.IPNet); ok {
+		if p, ok := ipaddr.FromNetlink(a.IPNet); ok {
 			return p.Addr(), nil
 		}
 	}
@@ -247,22 +244,22 @@ func bridgeAddress(name string) (netip.Addr, error) {
 
 // hostPrefixes are the ranges of the host's IPv4 addresses and routes, except the default route.
 func hostPrefixes() ([]netip.Prefix, error) {
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_V4) })
+	addrs, err := ipaddr.RetryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return nil, fmt.Errorf("listing the host's addresses: %w", err)
 	}
-	routes, err := retryDump(func() ([]netlink.Route, error) { return netlink.RouteList(nil, netlink.FAMILY_V4) })
+	routes, err := ipaddr.RetryDump(func() ([]netlink.Route, error) { return netlink.RouteList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return nil, fmt.Errorf("listing the host's routes: %w", err)
 	}
 	var out []netip.Prefix
 	for _, a := range addrs {
-		if p, ok := fromNetlink(a.IPNet); ok {
+		if p, ok := ipaddr.FromNetlink(a.IPNet); ok {
 			out = append(out, p.Masked())
 		}
 	}
 	for _, r := range routes {
-		if p, ok := fromNetlink(r.Dst); ok && p.Bits() > 0 {
+		if p, ok := ipaddr.FromNetlink(r.Dst); ok && p.Bits() > 0 {
 			out = append(out, p)
 		}
 	}
@@ -271,7 +268,7 @@ func hostPrefixes() ([]netip.Prefix, error) {
 
 // hostLinks are the names of the host's interfaces.
 func hostLinks() ([]string, error) {
-	links, err := retryDump(netlink.LinkList)
+	links, err := ipaddr.RetryDump(netlink.LinkList)
 	if err != nil {
 		return nil, fmt.Errorf("listing the host's interfaces: %w", err)
 	}
@@ -328,40 +325,4 @@ func probeLinks(ns netns.NsHandle) error {
 		return fmt.Errorf("creating a veth pair: %w", err)
 	}
 	return nil
-}
-
-// retryDump calls dump again while the kernel interrupts it (the table changed meanwhile).
-func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
-	var err error
-	for range dumpTries {
-		var out []T
-		if out, err = dump(); !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return out, err
-		}
-	}
-	return nil, err
-}
-
-func toNetlink(p netip.Prefix) *netlink.Addr {
-	return &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
-}
-
-// fromNetlink returns n as a prefix, with an IPv4 address in its 4-byte form.
-func fromNetlink(n *net.IPNet) (netip.Prefix, bool) {
-	if n == nil {
-		return netip.Prefix{}, false
-	}
-	ip, ok := netip.AddrFromSlice(n.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	ip = ip.Unmap()
-	ones, bits := n.Mask.Size()
-	if bits == 0 {
-		return netip.Prefix{}, false
-	}
-	if ip.Is4() && bits == 128 {
-		ones -= 96
-	}
-	return netip.PrefixFrom(ip, ones), true
 }
