@@ -66,7 +66,7 @@ build: generate manifests ## Build the binaries into bin/.
 .PHONY: test
 test: envtest-binaries ## Run unit, envtest integration (verbosely: they print the bad-input table), deploy and end-to-end tests.
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
-		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/integration -e /test/deploy -e /test/e2e)
+		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/integration -e /test/deploy -e /test/e2e -e /internal/localcluster/)
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
 		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/integration/...
 	$(MAKE) --no-print-directory test-deploy
@@ -83,7 +83,7 @@ test-integration: envtest-binaries ## Run the envtest integration tests only, ve
 	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
 		$(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v ./test/integration/...
 
-# The local cluster's binaries (test/e2e/cluster), built from the Go module proxy by hack/k8s-binaries.sh.
+# The local cluster's binaries (internal/localcluster/cluster), built from the Go module proxy by hack/k8s-binaries.sh.
 E2E_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kwok
 CLUSTER_DIR ?= $(CURDIR)/bin/localcluster
 DEMO_NETWORK ?=
@@ -91,7 +91,7 @@ DEMO_NETWORK ?=
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests on a local cluster of real processes with kwok nodes; the first run builds the binaries (about 12 minutes).
 	bindir="$$(hack/k8s-binaries.sh $(E2E_BINARIES))" && hack/helm.sh >/dev/null && \
-		WOLFPACK_E2E_BINDIR="$$bindir" $(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/e2e/...
+		WOLFPACK_E2E_BINDIR="$$bindir" $(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/e2e/... ./internal/localcluster/...
 
 .PHONY: envtest-binaries
 envtest-binaries: ## Build etcd and kube-apiserver from the Go module proxy into bin/k8s (cached).

@@ -25,8 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/env"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/env"
 )
 
 const (
@@ -737,7 +737,7 @@ func benchRenderReport(in benchReportInput) string {
 	p("")
 	p("Run on %s, %d CPUs (load average at the end %s), %d of %d trials; wall time %s; invariant checker: %s.",
 		in.began.Format("2006-01-02 15:04 MST"), runtime.NumCPU(), benchLoad(), len(in.trials), in.planned, in.wall.Round(time.Second), in.checker)
-	p("The local cluster of test/e2e/env (real etcd, kube-apiserver, kube-controller-manager and kube-scheduler with upstream timings, one kwok per node),")
+	p("The local cluster of internal/localcluster/env (real etcd, kube-apiserver, kube-controller-manager and kube-scheduler with upstream timings, one kwok per node),")
 	p("Wolfpack's manager, an agent per member node in its own network namespace and the quorum holder; QuorumDisk `DiskOnly`, lease 10 s, heartbeats 500 ms x 4,")
 	p("manager `--fence-grace=5s`. A crash cuts the node's links and kills its agent, quorum holder and kwok at once. Times are from the crash,")
 	p("read every %s. Trials alternate between crashing the quorum disk's owner and the other node (the group moved there first);", benchPoll)

@@ -1,6 +1,7 @@
-// Package e2e tests Wolfpack end to end on a local cluster of real processes (test/e2e/env):
-// the manager, a node agent per member node in its own network namespace, the quorum holder,
-// etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok. Throughout every test
+// Package e2e tests Wolfpack end to end on a local cluster of real processes
+// (internal/localcluster/env): the manager, a node agent per member node in its own network
+// namespace, the quorum holder, etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+// kwok. Throughout every test
 // an invariant checker watches the API and the nodes' interfaces and fails the test if the
 // sample group is ever active on two nodes at once.
 package e2e
@@ -26,9 +27,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/env"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/env"
 )
 
 // settle bounds every wait; it holds on a loaded 2-core machine.

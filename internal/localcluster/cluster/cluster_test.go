@@ -16,8 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/cluster"
 )
 
 const (

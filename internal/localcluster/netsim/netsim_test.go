@@ -22,9 +22,9 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/cluster"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
 )
 
 const (

@@ -12,8 +12,8 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/wolfpack-ha/wolfpack/test/e2e/cluster"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
 )
 
 // kubeletProcess names the stand-in kubelet once it runs as a process of its own.

@@ -1,7 +1,7 @@
-// Package env runs Wolfpack end to end on a local cluster (test/e2e/cluster): the CRDs, RBAC and
+// Package env runs Wolfpack end to end on a local cluster (package cluster): the CRDs, RBAC and
 // heartbeat key installed with the Helm chart; the manager as a real process; one node agent per
 // member node, each a real process in its own network namespace with a private and a public
-// heartbeat link and a management link to the API server (test/e2e/netsim); the quorum disk a
+// heartbeat link and a management link to the API server (package netsim); the quorum disk a
 // file that the quorum holder process of the owner node opens; and the sample group. It is what
 // `make demo` and the end-to-end tests run.
 //
@@ -46,9 +46,9 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/cluster"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
 )
 
 const (
