@@ -38,6 +38,7 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/heartbeat"
+	localcluster "github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
@@ -496,8 +497,8 @@ func TestAgentRuns(t *testing.T) {
 	probeAddr := testenv.FreeTCPAddr(t)
 	a := startAgent(t, f.agentArgs(t, probeAddr))
 
-	testenv.WaitFor(t, "readiness probe", patience, func() error { return testenv.GetOK("http://" + probeAddr + "/readyz") })
-	if err := testenv.GetOK("http://" + probeAddr + "/healthz"); err != nil {
+	testenv.WaitFor(t, "readiness probe", patience, func() error { return localcluster.GetOK(context.Background(), "http://"+probeAddr+"/readyz") })
+	if err := localcluster.GetOK(context.Background(), "http://"+probeAddr+"/healthz"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -562,7 +563,7 @@ func TestAgentRuns(t *testing.T) {
 			t.Fatalf("the agent's heartbeat socket on %s is still open after it stopped: %v", network, err)
 		}
 	}
-	if err := testenv.GetOK("http://" + probeAddr + "/readyz"); err == nil {
+	if err := localcluster.GetOK(context.Background(), "http://"+probeAddr+"/readyz"); err == nil {
 		t.Fatal("the probes still answer after the agent stopped")
 	}
 }
@@ -580,7 +581,7 @@ func TestAgentBadKey(t *testing.T) {
 	probeAddr := testenv.FreeTCPAddr(t)
 	startAgent(t, f.agentArgs(t, probeAddr))
 
-	testenv.WaitFor(t, "readiness probe", patience, func() error { return testenv.GetOK("http://" + probeAddr + "/readyz") })
+	testenv.WaitFor(t, "readiness probe", patience, func() error { return localcluster.GetOK(context.Background(), "http://"+probeAddr+"/readyz") })
 	const complaint = "has 9 bytes, want at least 32"
 	testenv.WaitFor(t, "two attempts that log the short key", patience, func() error {
 		if n := strings.Count(logs.String(), complaint); n < 2 {
@@ -603,7 +604,7 @@ func TestAgentBadKey(t *testing.T) {
 	if got := f.peer.Reachable(); len(got) != 0 {
 		t.Fatalf("the peer hears %v from an agent without a usable key", got)
 	}
-	if err := testenv.GetOK("http://" + probeAddr + "/healthz"); err != nil {
+	if err := localcluster.GetOK(context.Background(), "http://"+probeAddr+"/healthz"); err != nil {
 		t.Fatalf("the agent without a usable key: %v", err)
 	}
 

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
 
@@ -189,7 +190,7 @@ func fixture(t *testing.T) {
 	for _, n := range []string{nodeA, nodeB} {
 		must(t, testenv.CreateNode(ctx, k8sClient, n, map[string]string{wolfpackv1alpha1.ClusterLabel: cluster}))
 	}
-	samples, err := testenv.Samples()
+	samples, err := repo.Samples()
 	must(t, err)
 	for _, obj := range samples {
 		switch obj.GetKind() {

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
@@ -124,7 +125,7 @@ func agentLease(t *testing.T, node string, renewed time.Time, view membership.Vi
 // apply creates the objects of a YAML file of the repository.
 func apply(t *testing.T, file string) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), file))
+	data, err := os.ReadFile(filepath.Join(repo.Root(), file))
 	must(t, err)
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	for {

@@ -21,6 +21,7 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
 
@@ -40,7 +41,7 @@ func TestMoveWaitWithManager(t *testing.T) {
 		must(t, testenv.CreateNode(ctx, k8sClient, n, nodeLabels))
 	}
 	must(t, testenv.BoundClaim(ctx, k8sClient, ns, "sql-data"))
-	samples, err := testenv.Samples()
+	samples, err := repo.Samples()
 	must(t, err)
 	for _, obj := range samples {
 		switch obj.GetKind() {

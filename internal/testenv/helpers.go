@@ -2,9 +2,7 @@ package testenv
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"net/http"
 	"testing"
 	"time"
 )
@@ -43,23 +41,4 @@ func Poll(tb testing.TB, what string, timeout, interval time.Duration, check fun
 		}
 		time.Sleep(interval)
 	}
-}
-
-// GetOK gets url, within 10 s, and wants 200 OK.
-func GetOK(url string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
 }

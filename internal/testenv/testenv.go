@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,6 +17,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 )
 
 // Env is a running control plane.
@@ -27,12 +28,6 @@ type Env struct {
 	Config *rest.Config
 	// Version is what the API server reports, such as v1.37.2.
 	Version string
-}
-
-// RepoRoot is the repository's top directory.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0) //nolint:dogsled // only the file name is needed
-	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // Start starts etcd and kube-apiserver and installs the CRDs of config/crd/bases. It fails when
@@ -51,7 +46,7 @@ func Start() (*Env, error) {
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join(repo.Root(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()

@@ -38,6 +38,8 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/heartbeat"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
@@ -442,7 +444,7 @@ func (r *run) startAgent(b *testing.B) *agentProcess {
 			b.Logf("the agent (pid %d, %v) logged:\n%s", a.pid, a.waitErr, tail(out, 60))
 		}
 	})
-	r.waitFor(b, a, "the agent's readiness probe", func() error { return testenv.GetOK("http://" + probeAddr + "/readyz") })
+	r.waitFor(b, a, "the agent's readiness probe", func() error { return cluster.GetOK(context.Background(), "http://"+probeAddr+"/readyz") })
 	return a
 }
 
@@ -493,7 +495,7 @@ func buildAgent(b *testing.B) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/node-agent")
-	cmd.Dir = testenv.RepoRoot()
+	cmd.Dir = repo.Root()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("go build ./cmd/node-agent: %v\n%s", err, out)
 	}

@@ -26,7 +26,7 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/env"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 )
 
 const (
@@ -87,7 +87,7 @@ func BenchmarkFailover(b *testing.B) {
 	c.stop()
 	text := report(&v)
 	b.Log("\n" + text)
-	out := filepath.Join(testenv.RepoRoot(), "bin", "bench-failover.md")
+	out := filepath.Join(repo.Root(), "bin", "bench-failover.md")
 	if err := os.WriteFile(out, []byte(text), 0o600); err != nil {
 		b.Error(err)
 	} else {

@@ -28,6 +28,7 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/env"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
@@ -68,7 +69,7 @@ func startIn(tb testing.TB, prefix, run, network string) (*env.Env, string) {
 	if kubeBin == "" {
 		tb.Skip("WOLFPACK_E2E_BINDIR is not set: run " + run)
 	}
-	root := testenv.RepoRoot()
+	root := repo.Root()
 	wolfpackBin := tb.TempDir()
 	build := exec.CommandContext(context.Background(), "go", "build", "-o", wolfpackBin+"/", "./cmd/...")
 	build.Dir = root

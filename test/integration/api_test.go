@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
 
@@ -60,7 +61,7 @@ func duration(s string) *metav1.Duration {
 func TestSamplesAreAccepted(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	samples, err := testenv.Samples()
+	samples, err := repo.Samples()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/testenv"
 )
 
@@ -49,7 +50,7 @@ func newFixtureThen(t *testing.T, before func(*fixture)) *fixture {
 	must(t, testenv.BoundClaim(ctx, k8sClient, ns, "sql-data"))
 
 	before(f)
-	samples, err := testenv.Samples()
+	samples, err := repo.Samples()
 	if err != nil {
 		t.Fatal(err)
 	}

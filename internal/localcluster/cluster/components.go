@@ -236,7 +236,13 @@ func (c *Cluster) servingClient() *http.Client {
 	}}
 }
 
-// getOK returns a check that GETs url and wants 200 OK.
+// GetOK GETs url, within 10 s, and wants 200 OK: a readiness check of a process that serves
+// plain HTTP on the host, such as Extra.Ready.
+func GetOK(ctx context.Context, url string) error {
+	return getOK(http.DefaultClient, url)(ctx)
+}
+
+// getOK returns a check that GETs url with client, within 10 s, and wants 200 OK.
 func getOK(client *http.Client, url string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -48,7 +48,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 )
 
 const (
@@ -312,7 +312,7 @@ func (e *Env) startCluster(ctx context.Context) error {
 func (e *Env) Kubeconfig() string { return e.Cluster.Kubeconfig() }
 
 func (e *Env) installChart(ctx context.Context) error {
-	chart := filepath.Join(testenv.RepoRoot(), "charts", "wolfpack")
+	chart := filepath.Join(repo.Root(), "charts", "wolfpack")
 	// The CRDs, the ServiceAccounts and their RBAC, and the heartbeat key; the manager and the
 	// agents run as processes here, with those ServiceAccounts' tokens.
 	cmd := exec.CommandContext(ctx, e.o.Helm, "install", //nolint:gosec // the helm binary we were given
@@ -356,7 +356,7 @@ func (e *Env) createClaims(ctx context.Context) error {
 // createQuorumDisk applies the sample QuorumDisk with this environment's heartbeat networks. Its
 // fence action stays CRI: the agents stop the group's containers in their node's runtime.
 func (e *Env) createQuorumDisk(ctx context.Context) error {
-	objs, err := testenv.Samples()
+	objs, err := repo.Samples()
 	if err != nil {
 		return err
 	}
@@ -402,7 +402,7 @@ func (e *Env) waitQuorum(ctx context.Context) error {
 // createSamples applies the sample group and its resources, its floating address moved into the
 // public network, or left out on loopback addresses.
 func (e *Env) createSamples(ctx context.Context) error {
-	objs, err := testenv.Samples()
+	objs, err := repo.Samples()
 	if err != nil {
 		return err
 	}
@@ -456,7 +456,7 @@ func (e *Env) StartManager(ctx context.Context) error {
 			"--fence-grace=" + e.o.FenceGrace.String(), "--quorum-holder-image=wolfpack:e2e",
 			"--metrics-bind-address=0", "--health-probe-bind-address=" + port},
 		Env:   []string{"KUBECONFIG=" + e.kubeconfigOf(managerAccount)},
-		Ready: func(context.Context) error { return testenv.GetOK("http://" + port + "/readyz") }})
+		Ready: func(ctx context.Context) error { return cluster.GetOK(ctx, "http://"+port+"/readyz") }})
 }
 
 // freeAddr is a free TCP address on the host's loopback.
