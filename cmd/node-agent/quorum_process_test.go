@@ -24,7 +24,8 @@ import (
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/quorum"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 // holderEnv makes the test binary, re-executed by TestQuorumHolderProcesses, the quorum holder:
@@ -51,14 +52,14 @@ func TestQuorumHolderProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leases := kubernetes.NewForConfigOrDie(restConfig).CoordinationV1().Leases(testenv.LeaseNamespace)
+	leases := kubernetes.NewForConfigOrDie(restConfig).CoordinationV1().Leases(envtest.LeaseNamespace)
 	leaseName := membership.QuorumLeaseName(cluster)
 
 	qd := &wolfpackv1alpha1.QuorumDisk{
 		ObjectMeta: metav1.ObjectMeta{Name: cluster},
 		Spec: wolfpackv1alpha1.QuorumDiskSpec{
-			VolumeClaim:  wolfpackv1alpha1.VolumeClaimReference{Namespace: testenv.LeaseNamespace, Name: cluster},
-			KeySecretRef: wolfpackv1alpha1.SecretKeyReference{Namespace: testenv.LeaseNamespace, Name: keySecret},
+			VolumeClaim:  wolfpackv1alpha1.VolumeClaimReference{Namespace: envtest.LeaseNamespace, Name: cluster},
+			KeySecretRef: wolfpackv1alpha1.SecretKeyReference{Namespace: envtest.LeaseNamespace, Name: keySecret},
 			// interval x threshold (the default 4) = 1s, shorter than the lease, as CEL requires.
 			Heartbeat:     wolfpackv1alpha1.HeartbeatSpec{Interval: &metav1.Duration{Duration: 250 * time.Millisecond}},
 			LeaseDuration: &metav1.Duration{Duration: leaseDuration},
@@ -83,7 +84,7 @@ func TestQuorumHolderProcesses(t *testing.T) {
 	// 1. node-a formats the disk (the file does not exist yet) and takes it at epoch 1.
 	a := startHolder(t, dir, "node-a", cluster, device)
 	var l *coordinationv1.Lease
-	testenv.WaitFor(t, "the Lease names node-a at epoch 1", patience, func() error {
+	poll.Wait(t, "the Lease names node-a at epoch 1", patience, func() error {
 		if err := a.exited(); err != nil {
 			return err
 		}
@@ -265,7 +266,7 @@ func startHolder(t *testing.T, dir, node, cluster, device string) *holderProcess
 	// should the parent die first.
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.timeout=3m",
 		"quorum", "--node-name="+node, "--cluster="+cluster, "--device="+device,
-		"--lease-namespace="+testenv.LeaseNamespace, "--kubeconfig="+kubeconfig)
+		"--lease-namespace="+envtest.LeaseNamespace, "--kubeconfig="+kubeconfig)
 	// kubeconfigEnv makes TestMain use the parent's envtest; WOLFPACK_TEST_LOGS sends the
 	// holder's log (TestMain's logger) to its stderr.
 	cmd.Env = append(os.Environ(), holderEnv+"=1", kubeconfigEnv+"="+kubeconfig, "WOLFPACK_TEST_LOGS=1")

@@ -22,7 +22,8 @@ import (
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
 
 // TestMoveWaitWithManager follows a real move: the manager's controllers run in-process over a
@@ -38,9 +39,9 @@ func TestMoveWaitWithManager(t *testing.T) {
 	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	nodeLabels := map[string]string{wolfpackv1alpha1.ClusterLabel: name}
 	for _, n := range []string{a, b} {
-		must(t, testenv.CreateNode(ctx, k8sClient, n, nodeLabels))
+		must(t, simnode.CreateNode(ctx, k8sClient, n, nodeLabels))
 	}
-	must(t, testenv.BoundClaim(ctx, k8sClient, ns, "sql-data"))
+	must(t, envtest.BoundClaim(ctx, k8sClient, ns, "sql-data"))
 	samples, err := repo.Samples()
 	must(t, err)
 	for _, obj := range samples {
@@ -64,7 +65,7 @@ func TestMoveWaitWithManager(t *testing.T) {
 	t.Cleanup(func() {
 		_ = k8sClient.Delete(context.Background(), &wolfpackv1alpha1.QuorumDisk{ObjectMeta: metav1.ObjectMeta{Name: name}})
 	})
-	kubelet := testenv.StartKubelet(k8sClient, ns, a, b)
+	kubelet := simnode.Start(k8sClient, ns, a, b)
 	t.Cleanup(kubelet.Stop)
 	startManager(t, ns, name)
 
@@ -110,13 +111,13 @@ func startManager(t *testing.T, namespace, test string) {
 		Cache: cache.Options{
 			DefaultNamespaces: map[string]cache.Config{namespace: {}},
 			ByObject: map[client.Object]cache.ByObject{
-				&coordinationv1.Lease{}:        {Namespaces: map[string]cache.Config{testenv.LeaseNamespace: {}}},
+				&coordinationv1.Lease{}:        {Namespaces: map[string]cache.Config{envtest.LeaseNamespace: {}}},
 				&wolfpackv1alpha1.QuorumDisk{}: {Label: labels.SelectorFromSet(labels.Set{"wolfpack.dev/test": test})},
 			},
 		},
 	})
 	must(t, err)
-	must(t, controllers.Setup(mgr, controllers.Options{FenceGrace: 2 * time.Second, Concurrency: 2, LeaseNamespace: testenv.LeaseNamespace}))
+	must(t, controllers.Setup(mgr, controllers.Options{FenceGrace: 2 * time.Second, Concurrency: 2, LeaseNamespace: envtest.LeaseNamespace}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

@@ -27,11 +27,8 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,7 +38,9 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
+	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
 )
 
 const (
@@ -85,7 +84,7 @@ var networks = []string{"private", "public"}
 // counted. Each peers=N takes about a minute.
 func BenchmarkAgent(b *testing.B) {
 	bin := buildAgent(b)
-	env, err := testenv.Start()
+	env, err := envtest.Start()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,12 +93,12 @@ func BenchmarkAgent(b *testing.B) {
 	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	c, err := client.New(env.Config, client.Options{Scheme: newScheme()})
+	c, err := client.New(env.Config, client.Options{Scheme: scheme.Scheme})
 	if err != nil {
 		b.Fatal(err)
 	}
 	key := bytes.Repeat([]byte("k"), heartbeat.MinKeyLen)
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: keySecret},
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: keySecret},
 		Data: map[string][]byte{"key": key}}
 	if err := c.Create(context.Background(), secret); err != nil {
 		b.Fatal(err)
@@ -151,7 +150,7 @@ func (r *run) measure(b *testing.B) {
 	// The agent hears every peer on both networks: it read their Leases and its heartbeats flow.
 	r.waitFor(b, a, "the agent's view hears every peer on both networks", func() error {
 		l := &coordinationv1.Lease{}
-		if err := r.c.Get(ctx, client.ObjectKey{Namespace: testenv.LeaseNamespace, Name: r.agentName()}, l); err != nil {
+		if err := r.c.Get(ctx, client.ObjectKey{Namespace: envtest.LeaseNamespace, Name: r.agentName()}, l); err != nil {
 			return err
 		}
 		v, err := membership.ParseView(l.Annotations[wolfpackv1alpha1.ViewAnnotation])
@@ -221,7 +220,7 @@ func (r *run) createCluster(b *testing.B) {
 		ObjectMeta: metav1.ObjectMeta{Name: r.cluster},
 		Spec: wolfpackv1alpha1.QuorumDiskSpec{
 			VolumeClaim:  wolfpackv1alpha1.VolumeClaimReference{Namespace: "default", Name: r.cluster + "-quorum"},
-			KeySecretRef: wolfpackv1alpha1.SecretKeyReference{Namespace: testenv.LeaseNamespace, Name: keySecret},
+			KeySecretRef: wolfpackv1alpha1.SecretKeyReference{Namespace: envtest.LeaseNamespace, Name: keySecret},
 			Heartbeat: wolfpackv1alpha1.HeartbeatSpec{
 				Port: ptr.To(int32(r.port)),
 				Networks: []wolfpackv1alpha1.HeartbeatNetwork{
@@ -326,7 +325,7 @@ func (r *run) peerLease(i int, t *heartbeat.Transport) *coordinationv1.Lease {
 	}
 	view := membership.View{Incarnation: uint64(i + 1), Joined: true, Peers: t.Reachable(), Addresses: addrs}
 	return &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: name,
+		ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: name,
 			Labels:      map[string]string{wolfpackv1alpha1.ClusterLabel: r.cluster, wolfpackv1alpha1.NodeLabel: name},
 			Annotations: map[string]string{wolfpackv1alpha1.ViewAnnotation: view.Encode()}},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(name), LeaseDurationSeconds: ptr.To(int32(leaseDuration / time.Second)),
@@ -339,7 +338,7 @@ func (r *run) peerLease(i int, t *heartbeat.Transport) *coordinationv1.Lease {
 func (r *run) countLeaseWrites(b *testing.B) func() int {
 	b.Helper()
 	cs := kubernetes.NewForConfigOrDie(r.cfg)
-	w, err := cs.CoordinationV1().Leases(testenv.LeaseNamespace).Watch(context.Background(),
+	w, err := cs.CoordinationV1().Leases(envtest.LeaseNamespace).Watch(context.Background(),
 		metav1.ListOptions{FieldSelector: "metadata.name=" + r.agentName(), ResourceVersion: r.leaseVersion(b)})
 	if err != nil {
 		b.Fatal(err)
@@ -364,7 +363,7 @@ func (r *run) countLeaseWrites(b *testing.B) func() int {
 func (r *run) leaseVersion(b *testing.B) string {
 	b.Helper()
 	l := &coordinationv1.Lease{}
-	if err := r.c.Get(context.Background(), client.ObjectKey{Namespace: testenv.LeaseNamespace, Name: r.agentName()}, l); err != nil {
+	if err := r.c.Get(context.Background(), client.ObjectKey{Namespace: envtest.LeaseNamespace, Name: r.agentName()}, l); err != nil {
 		b.Fatal(err)
 	}
 	return l.ResourceVersion
@@ -400,13 +399,13 @@ func (r *run) startAgent(b *testing.B) *agentProcess {
 		b.Fatal(err)
 	}
 	defer func() { _ = logFile.Close() }()
-	probeAddr := testenv.FreeTCPAddr(b)
+	probeAddr := freeport.TCPAddr(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, r.bin,
 		"--node-name="+r.agentName(),
 		"--heartbeat-address=private="+address("private", 1).String(),
 		"--heartbeat-address=public="+address("public", 1).String(),
-		"--lease-namespace="+testenv.LeaseNamespace,
+		"--lease-namespace="+envtest.LeaseNamespace,
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address="+probeAddr,
 		"--monitor-path="+r.bin,
@@ -500,13 +499,6 @@ func buildAgent(b *testing.B) string {
 		b.Fatalf("go build ./cmd/node-agent: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func newScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(wolfpackv1alpha1.AddToScheme(s))
-	return s
 }
 
 // environ is this process's environment without the variables named.

@@ -30,7 +30,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/env"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 // settle bounds every wait; it holds on a loaded 2-core machine.
@@ -565,10 +565,10 @@ func waitEvent(t *testing.T, e *env.Env, since time.Time, reason, node string) {
 }
 
 // eventuallyE polls check every 20 ms until it returns nil, failing the test after settle: often
-// enough to see a move between its steps (testenv.WaitFor polls every 200 ms).
+// enough to see a move between its steps (poll.Wait polls every 200 ms).
 func eventuallyE(t *testing.T, what string, check func() error) {
 	t.Helper()
-	testenv.Poll(t, what, settle, 20*time.Millisecond, check)
+	poll.WaitEvery(t, what, settle, 20*time.Millisecond, check)
 }
 
 // waitAddress waits until node's public interface carries the floating address, if the sample
@@ -578,7 +578,7 @@ func waitAddress(t *testing.T, e *env.Env, node string) {
 	if !e.FloatingIP().IsValid() {
 		return
 	}
-	testenv.Poll(t, node+" carrying the floating address "+e.FloatingIP().String(), settle, 100*time.Millisecond, func() error {
+	poll.WaitEvery(t, node+" carrying the floating address "+e.FloatingIP().String(), settle, 100*time.Millisecond, func() error {
 		addrs := e.Net.Addresses(node)
 		if !slices.ContainsFunc(addrs, func(a netip.Prefix) bool { return a.Addr() == e.FloatingIP() }) {
 			return fmt.Errorf("its addresses: %v", addrs)

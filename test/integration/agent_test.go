@@ -27,7 +27,8 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/agent"
 	"github.com/wolfpack-ha/wolfpack/internal/fence"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
 )
 
 // TestAgentsHeartbeatIntoMembership runs three real node agents' membership (UDP heartbeats on two
@@ -43,12 +44,12 @@ func TestAgentsHeartbeatIntoMembership(t *testing.T) {
 	for _, n := range nodes {
 		must(t, createNode(ctx, n, labels))
 	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: "key-" + ns},
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: "key-" + ns},
 		Data: map[string][]byte{"key": []byte(strings.Repeat("k", 32))}}
 	must(t, k8sClient.Create(ctx, secret))
 	qd := validQuorumDisk(ns)
 	qd.Spec.NodeSelector = labels
-	qd.Spec.KeySecretRef = wp.SecretKeyReference{Namespace: testenv.LeaseNamespace, Name: secret.Name, Key: "key"}
+	qd.Spec.KeySecretRef = wp.SecretKeyReference{Namespace: envtest.LeaseNamespace, Name: secret.Name, Key: "key"}
 	qd.Spec.LeaseDuration = &metav1.Duration{Duration: 10 * time.Second}
 	qd.Spec.Heartbeat = wp.HeartbeatSpec{Port: ptr.To(int32(port)), Interval: &metav1.Duration{Duration: 200 * time.Millisecond},
 		Threshold: ptr.To[int32](4), Networks: []wp.HeartbeatNetwork{
@@ -105,8 +106,8 @@ func startAgentWith(t *testing.T, node, cluster string, addrs map[string]netip.A
 	ctx, cancel := context.WithCancel(context.Background())
 	b.StartRecordingToSink(ctx.Done())
 	m := &agent.Membership{
-		Client: c, APIReader: c, Recorder: b.NewRecorder(scheme, "wolfpack-node-agent"), Clock: clock.RealClock{},
-		Node: node, Cluster: cluster, LeaseNamespace: testenv.LeaseNamespace, Addresses: addrs,
+		Client: c, APIReader: c, Recorder: b.NewRecorder(scheme.Scheme, "wolfpack-node-agent"), Clock: clock.RealClock{},
+		Node: node, Cluster: cluster, LeaseNamespace: envtest.LeaseNamespace, Addresses: addrs,
 		HostAddrs: func() ([]netip.Addr, error) { return nil, nil }, Fencer: fencer,
 	}
 	done := make(chan error, 1)
@@ -138,12 +139,12 @@ func TestAgentFailsItsNodeWhenTheAPIIsGone(t *testing.T) {
 	for _, n := range []string{a, b} {
 		must(t, createNode(ctx, n, labels))
 	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: "key-" + ns},
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: "key-" + ns},
 		Data: map[string][]byte{"key": []byte(strings.Repeat("k", 32))}}
 	must(t, k8sClient.Create(ctx, secret))
 	qd := validQuorumDisk(ns)
 	qd.Spec.NodeSelector = labels
-	qd.Spec.KeySecretRef = wp.SecretKeyReference{Namespace: testenv.LeaseNamespace, Name: secret.Name, Key: "key"}
+	qd.Spec.KeySecretRef = wp.SecretKeyReference{Namespace: envtest.LeaseNamespace, Name: secret.Name, Key: "key"}
 	const leaseDuration = 3 * time.Second // renew deadline 2 s
 	qd.Spec.LeaseDuration = &metav1.Duration{Duration: leaseDuration}
 	qd.Spec.Heartbeat = wp.HeartbeatSpec{Port: ptr.To(int32(port)), Interval: &metav1.Duration{Duration: 200 * time.Millisecond},
@@ -155,7 +156,7 @@ func TestAgentFailsItsNodeWhenTheAPIIsGone(t *testing.T) {
 	outage := &cuttable{}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { outage.rt = rt; return outage }
-	clientB, err := client.New(cfg, client.Options{Scheme: scheme})
+	clientB, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	must(t, err)
 	startAgentWith(t, a, ns, map[string]netip.Addr{"public": netip.MustParseAddr("127.0.0.51")}, k8sClient, fenceA)
 	startAgentWith(t, b, ns, map[string]netip.Addr{"public": netip.MustParseAddr("127.0.0.52")}, clientB, fenceB)

@@ -20,7 +20,7 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 )
 
 func validQuorumDisk(name string) *wp.QuorumDisk {
@@ -605,7 +605,7 @@ func TestPrinterColumns(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
-			tbl, err := testenv.GetTable(ctx, env.Config, tc.path)
+			tbl, err := envtest.GetTable(ctx, env.Config, tc.path)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,7 +15,7 @@ import (
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 )
 
 // TestOutOfServiceTaint crashes a node (its agent and its kubelet stop): once it is Down and
@@ -96,7 +96,7 @@ func (f *fixture) waitTaint(t *testing.T, node string, want bool) {
 func TestQuorumHolderMovesAfterTheOwnerCrashes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixtureThen(t, func(f *fixture) {
-		must(t, testenv.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
+		must(t, envtest.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
 	})
 	qd := &wp.QuorumDisk{}
 	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: f.cluster}, qd))

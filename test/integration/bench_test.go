@@ -19,7 +19,8 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
 )
 
 // benchConcurrency is the manager's default --concurrency.
@@ -97,7 +98,7 @@ func BenchmarkHundredGroups(b *testing.B) {
 func startBenchManager(b *testing.B, cfg *rest.Config) func() {
 	b.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     scheme,
+		Scheme:     scheme.Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -118,7 +119,7 @@ func startBenchManager(b *testing.B, cfg *rest.Config) func() {
 func createBenchGroup(b *testing.B, ns, name string, owners []string) {
 	b.Helper()
 	ctx := context.Background()
-	must(b, testenv.BoundClaim(ctx, k8sClient, ns, name))
+	must(b, envtest.BoundClaim(ctx, k8sClient, ns, name))
 
 	must(b, k8sClient.Create(ctx, &wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: wp.ResourceGroupSpec{Cluster: ns, PreferredOwners: owners}}))

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
 
 // fakeDeploymentController reports a Deployment's replicas as ready as soon as they are asked
@@ -56,7 +56,7 @@ func TestWorkloadRefAndCustomResources(t *testing.T) {
 	qd := validQuorumDisk(ns)
 	qd.Spec.NodeSelector = labels
 	must(t, k8sClient.Create(ctx, qd))
-	agents := testenv.StartAgents(k8sClient, a, b)
+	agents := simnode.StartAgents(k8sClient, a, b)
 	t.Cleanup(agents.Stop)
 	fakeDeploymentController(t, ns)
 

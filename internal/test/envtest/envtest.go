@@ -1,7 +1,9 @@
-// Package testenv starts a real kube-apiserver and etcd (envtest) with Wolfpack's CRDs installed,
-// for integration tests. The binaries come from hack/k8s-binaries.sh, which `make test` runs and
-// whose output directory it passes in KUBEBUILDER_ASSETS.
-package testenv
+// Package envtest starts a real kube-apiserver and etcd (controller-runtime's envtest) with
+// Wolfpack's CRDs installed, for integration tests. The binaries come from hack/k8s-binaries.sh,
+// which `make test-integration` runs and whose output directory it passes in KUBEBUILDER_ASSETS.
+// A package whose tests import this one is an integration test package: make test-integration
+// runs it, make test-unit does not.
+package envtest
 
 import (
 	"context"
@@ -21,6 +23,9 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 )
 
+// LeaseNamespace is where the node agents keep their Leases; Start creates it.
+const LeaseNamespace = "wolfpack-system"
+
 // Env is a running control plane.
 type Env struct {
 	*envtest.Environment
@@ -36,7 +41,7 @@ type Env struct {
 func Start() (*Env, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
-		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds " +
+		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test-integration`, which builds " +
 			"etcd and kube-apiserver into bin/k8s with hack/k8s-binaries.sh and sets it")
 	}
 	for _, name := range []string{"etcd", "kube-apiserver"} {
