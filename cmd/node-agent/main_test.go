@@ -303,7 +303,7 @@ func newFixture(t *testing.T, cluster, node, peer string, h byte, key []byte) *f
 		agent:     map[string]netip.Addr{"private": netip.AddrFrom4([4]byte{127, 0, 0, h}), "public": netip.AddrFrom4([4]byte{127, 0, 1, h})},
 		peerAddrs: map[string]netip.Addr{"private": netip.AddrFrom4([4]byte{127, 0, 0, h + 1}), "public": netip.AddrFrom4([4]byte{127, 0, 1, h + 1})},
 	}
-	f.port = freeUDPPort(t)
+	f.port = freeport.UDP(t)
 	ctx := context.Background()
 	setKey(t, c, key)
 	t.Cleanup(func() {
@@ -692,17 +692,6 @@ func parentOf(pid int) int {
 	}
 	ppid, _ := strconv.Atoi(fields[1])
 	return ppid
-}
-
-// freeUDPPort is a UDP port free on every address at the moment.
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	pc, err := (&net.ListenConfig{}).ListenPacket(context.Background(), "udp4", "0.0.0.0:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = pc.Close() }()
-	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
 // bindUDP binds addr:port and lets it go: it fails while someone else holds it.

@@ -23,6 +23,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/controllers"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
 
@@ -69,7 +70,7 @@ func TestMoveWaitWithManager(t *testing.T) {
 	t.Cleanup(kubelet.Stop)
 	startManager(t, ns, name)
 
-	waitFor(t, "group sql Online on "+a, 90*time.Second, func() error {
+	poll.WaitEvery(t, "group sql Online on "+a, 90*time.Second, 100*time.Millisecond, func() error {
 		g := getGroup(t, ns, "sql")
 		if g.Status.State != wolfpackv1alpha1.GroupOnline || g.Status.OwnerNode != a {
 			return fmt.Errorf("group is %s on %q", g.Status.State, g.Status.OwnerNode)
@@ -92,7 +93,7 @@ func TestMoveWaitWithManager(t *testing.T) {
 		t.Errorf("after the move, the group is on %q with annotations %v", g.Status.OwnerNode, g.Annotations)
 	}
 	// The manager's Events are in the cluster log.
-	waitFor(t, "the MoveSucceeded Event in the log", 30*time.Second, func() error {
+	poll.WaitEvery(t, "the MoveSucceeded Event in the log", 30*time.Second, 100*time.Millisecond, func() error {
 		if log := ok(t, "log", "--group", "sql", "-n", ns); !strings.Contains(log, "MoveSucceeded") || !strings.Contains(log, "wolfpack-manager") {
 			return fmt.Errorf("log:\n%s", log)
 		}
@@ -127,20 +128,4 @@ func startManager(t *testing.T, namespace, test string) {
 			t.Errorf("manager: %v", err)
 		}
 	})
-}
-
-// waitFor polls check until it returns nil or timeout passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

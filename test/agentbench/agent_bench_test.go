@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -40,6 +39,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
 )
 
@@ -106,7 +106,7 @@ func BenchmarkAgent(b *testing.B) {
 	for _, peers := range []int{2, 16} {
 		b.Run(fmt.Sprintf("peers=%d", peers), func(b *testing.B) {
 			r := &run{c: c, cfg: env.Config, bin: bin, kubeconfig: kubeconfig, key: key, peers: peers,
-				cluster: fmt.Sprintf("bench-%d", peers), port: freeUDPPort(b)}
+				cluster: fmt.Sprintf("bench-%d", peers), port: freeport.UDP(b)}
 			r.measure(b)
 		})
 	}
@@ -473,18 +473,10 @@ func (r *run) monitorOf(b *testing.B, a *agentProcess) int {
 // waitFor polls check until it returns nil, failing when patience runs out or the agent exits.
 func (r *run) waitFor(b *testing.B, a *agentProcess, what string, check func() error) {
 	b.Helper()
-	deadline := time.Now().Add(patience)
-	for {
+	poll.WaitEvery(b, what, patience, 250*time.Millisecond, func() error {
 		a.checkRunning(b)
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: still failing after %s: %v", what, patience, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return check()
+	})
 }
 
 // buildAgent builds cmd/node-agent into a temporary directory.
@@ -633,17 +625,6 @@ func memMiB(b *testing.B, pid int, field string) float64 {
 	}
 	b.Fatalf("/proc/%d/status has no %s", pid, field)
 	return 0
-}
-
-// freeUDPPort is a UDP port free on every address at the moment.
-func freeUDPPort(b *testing.B) int {
-	b.Helper()
-	pc, err := (&net.ListenConfig{}).ListenPacket(context.Background(), "udp4", "0.0.0.0:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = pc.Close() }()
-	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

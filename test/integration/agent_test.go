@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -28,6 +27,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/fence"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
 	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
 )
 
@@ -38,7 +38,7 @@ import (
 func TestAgentsHeartbeatIntoMembership(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	port := freeUDPPort(t, "127.0.0.41")
+	port := freeport.UDP(t, netip.MustParseAddr("127.0.0.41"))
 	nodes := []string{ns + "-a", ns + "-b", ns + "-c"}
 	labels := map[string]string{wp.ClusterLabel: ns}
 	for _, n := range nodes {
@@ -133,7 +133,7 @@ func startAgentWith(t *testing.T, node, cluster string, addrs map[string]netip.A
 func TestAgentFailsItsNodeWhenTheAPIIsGone(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	port := freeUDPPort(t, "127.0.0.51")
+	port := freeport.UDP(t, netip.MustParseAddr("127.0.0.51"))
 	a, b := ns+"-a", ns+"-b"
 	labels := map[string]string{wp.ClusterLabel: ns}
 	for _, n := range []string{a, b} {
@@ -208,16 +208,6 @@ func (c *cuttable) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("simulated API outage: %s %s", r.Method, r.URL.Path)
 	}
 	return c.rt.RoundTrip(r)
-}
-
-func freeUDPPort(t *testing.T, ip string) int {
-	t.Helper()
-	c, err := (&net.ListenConfig{}).ListenPacket(context.Background(), "udp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // TestFloatingAddressFollowsTheGroup moves the sample group and checks that the node agents

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/controllers"
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 // TestOutOfServiceTaint crashes a node (its agent and its kubelet stop): once it is Down and
@@ -50,11 +52,12 @@ func TestOutOfServiceTaint(t *testing.T) {
 	n := f.kubeNode(t, f.b)
 	n.Spec.Taints = append(n.Spec.Taints, arbitration.OutOfServiceTaint)
 	must(t, k8sClient.Update(ctx, n))
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	poll.Throughout(t, "an administrator's out-of-service taint on "+f.b, 2*time.Second, 100*time.Millisecond, func() error {
 		if !hasOutOfService(f.kubeNode(t, f.b)) {
-			t.Fatalf("the manager removed an administrator's out-of-service taint from %s", f.b)
+			return errors.New("the manager removed it")
 		}
-	}
+		return nil
+	})
 }
 
 func (f *fixture) kubeNode(t *testing.T, name string) *corev1.Node {

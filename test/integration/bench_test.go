@@ -20,6 +20,7 @@ import (
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
 )
 
@@ -155,22 +156,20 @@ func createBenchGroup(b *testing.B, ns, name string, owners []string) {
 // waitAll waits until every group of the namespace is Online on node.
 func waitAll(b *testing.B, ns, node string, groups int) {
 	b.Helper()
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
+	poll.WaitEvery(b, fmt.Sprintf("every group Online on %s", node), 10*time.Minute, 100*time.Millisecond, func() error {
 		var list wp.ResourceGroupList
-		must(b, k8sClient.List(context.Background(), &list, client.InNamespace(ns)))
+		if err := k8sClient.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
 		done := 0
 		for _, g := range list.Items {
 			if g.Status.State == wp.GroupOnline && g.Status.OwnerNode == node {
 				done++
 			}
 		}
-		if done == groups {
-			return
+		if done != groups {
+			return fmt.Errorf("%d of %d groups Online", done, groups)
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d groups Online on %s after 10 minutes", done, groups, node)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
