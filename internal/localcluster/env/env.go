@@ -41,6 +41,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -381,22 +382,18 @@ func (e *Env) createQuorumDisk(ctx context.Context) error {
 // only once a node has the quorum resource: a fresh holder watches the disk for a lease period
 // first.
 func (e *Env) waitQuorum(ctx context.Context) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		qd := &wolfpackv1alpha1.QuorumDisk{}
-		if err := e.Client.Get(ctx, client.ObjectKey{Name: ClusterName}, qd); err == nil && qd.Status.Owner != "" {
-			e.logf("node %s holds the quorum disk at epoch %d", qd.Status.Owner, qd.Status.Epoch)
-			return nil
+		if err := e.Client.Get(ctx, client.ObjectKey{Name: ClusterName}, qd); err != nil || qd.Status.Owner == "" {
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no node holds the quorum disk after 2 minutes; see the holder-*.log files in %s", e.o.Dir)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+		e.logf("node %s holds the quorum disk at epoch %d", qd.Status.Owner, qd.Status.Epoch)
+		return true, nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("no node holds the quorum disk after 2 minutes; see the holder-*.log files in %s", e.o.Dir)
 	}
+	return err
 }
 
 // createSamples applies the sample group and its resources, its floating address moved into the
@@ -447,26 +444,17 @@ func (e *Env) startManager(ctx context.Context) error { return e.StartManager(ct
 
 // StartManager starts the manager, again after a Kill, and waits until it is ready.
 func (e *Env) StartManager(ctx context.Context) error {
-	port, err := freeAddr()
+	ports, err := cluster.FreeTCPPorts(1)
 	if err != nil {
 		return err
 	}
+	port := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	return e.Cluster.Run(ctx, cluster.Extra{Name: "manager",
 		Args: []string{e.bin("manager"), "--leader-elect=false", "--node-lease-namespace=" + SystemNamespace,
 			"--fence-grace=" + e.o.FenceGrace.String(), "--quorum-holder-image=wolfpack:e2e",
 			"--metrics-bind-address=0", "--health-probe-bind-address=" + port},
 		Env:   []string{"KUBECONFIG=" + e.kubeconfigOf(managerAccount)},
 		Ready: func(ctx context.Context) error { return cluster.GetOK(ctx, "http://"+port+"/readyz") }})
-}
-
-// freeAddr is a free TCP address on the host's loopback.
-func freeAddr() (string, error) {
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
 }
 
 func (e *Env) startAgents(ctx context.Context) error {
@@ -646,26 +634,19 @@ func (e *Env) Group(ctx context.Context) (*wolfpackv1alpha1.ResourceGroup, error
 // WaitGroupOnline waits until the sample group is Online, on node unless node is empty.
 func (e *Env) WaitGroupOnline(ctx context.Context, node string, timeout time.Duration) error {
 	var last string
-	deadline := time.Now().Add(timeout)
-	for {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		g, err := e.Group(ctx)
-		if err == nil && g.Status.State == wolfpackv1alpha1.GroupOnline && (node == "" || g.Status.OwnerNode == node) {
-			return nil
-		}
 		if err != nil {
 			last = err.Error()
-		} else {
-			last = fmt.Sprintf("%s on %q", g.Status.State, g.Status.OwnerNode)
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("group %s/%s not Online on %q within %s: %s", Namespace, Group, node, timeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		last = fmt.Sprintf("%s on %q", g.Status.State, g.Status.OwnerNode)
+		return g.Status.State == wolfpackv1alpha1.GroupOnline && (node == "" || g.Status.OwnerNode == node), nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("group %s/%s not Online on %q within %s: %s", Namespace, Group, node, timeout, last)
 	}
+	return err
 }
 
 // Stop stops the stand-in kubelet, every process and the network.
