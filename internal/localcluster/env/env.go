@@ -384,11 +384,11 @@ func (e *Env) createQuorumDisk(ctx context.Context) error {
 func (e *Env) waitQuorum(ctx context.Context) error {
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		qd := &wolfpackv1alpha1.QuorumDisk{}
-		if err := e.Client.Get(ctx, client.ObjectKey{Name: ClusterName}, qd); err != nil || qd.Status.Owner == "" {
-			return false, nil
+		if err := e.Client.Get(ctx, client.ObjectKey{Name: ClusterName}, qd); err == nil && qd.Status.Owner != "" {
+			e.logf("node %s holds the quorum disk at epoch %d", qd.Status.Owner, qd.Status.Epoch)
+			return true, nil
 		}
-		e.logf("node %s holds the quorum disk at epoch %d", qd.Status.Owner, qd.Status.Epoch)
-		return true, nil
+		return false, nil // not yet, or the API server is busy: look again
 	})
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("no node holds the quorum disk after 2 minutes; see the holder-*.log files in %s", e.o.Dir)
@@ -636,12 +636,12 @@ func (e *Env) WaitGroupOnline(ctx context.Context, node string, timeout time.Dur
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		g, err := e.Group(ctx)
-		if err != nil {
-			last = err.Error()
-			return false, nil
+		if err == nil {
+			last = fmt.Sprintf("%s on %q", g.Status.State, g.Status.OwnerNode)
+			return g.Status.State == wolfpackv1alpha1.GroupOnline && (node == "" || g.Status.OwnerNode == node), nil
 		}
-		last = fmt.Sprintf("%s on %q", g.Status.State, g.Status.OwnerNode)
-		return g.Status.State == wolfpackv1alpha1.GroupOnline && (node == "" || g.Status.OwnerNode == node), nil
+		last = err.Error() // the API server may be busy: look again
+		return false, nil
 	})
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("group %s/%s not Online on %q within %s: %s", Namespace, Group, node, timeout, last)

@@ -80,6 +80,7 @@ func run(f func(tb testing.TB)) string {
 func TestWaitEvery(t *testing.T) {
 	calls := 0
 	if failure := run(func(tb testing.TB) {
+		tb.Helper()
 		WaitEvery(tb, "the second call", time.Minute, time.Millisecond, func() error {
 			if calls++; calls < 2 {
 				return errNotYet
@@ -90,6 +91,7 @@ func TestWaitEvery(t *testing.T) {
 		t.Errorf("WaitEvery failed: %s", failure)
 	}
 	failure := run(func(tb testing.TB) {
+		tb.Helper()
 		WaitEvery(tb, "never", 20*time.Millisecond, time.Millisecond, func() error { return errNotYet })
 	})
 	if want := "never: still failing after 20ms: not yet"; failure != want {
@@ -100,12 +102,14 @@ func TestWaitEvery(t *testing.T) {
 func TestThroughout(t *testing.T) {
 	calls := 0
 	if failure := run(func(tb testing.TB) {
+		tb.Helper()
 		Throughout(tb, "always", 30*time.Millisecond, 5*time.Millisecond, func() error { calls++; return nil })
 	}); failure != "" || calls < 2 {
 		t.Errorf("Throughout failed with %q after %d calls, want no failure after several", failure, calls)
 	}
 	calls = 0
 	failure := run(func(tb testing.TB) {
+		tb.Helper()
 		Throughout(tb, "until the third call", time.Minute, time.Millisecond, func() error {
 			if calls++; calls == 3 {
 				return errors.New("it broke")
