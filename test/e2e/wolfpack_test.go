@@ -116,12 +116,16 @@ func newScenarios(t *testing.T, network string) *scenarios {
 	return s
 }
 
-// steady waits for the steady state in which every scenario begins (framework.WaitSteady).
-func (s *scenarios) steady(t *testing.T) {
+// steady waits for the steady state in which every scenario begins (framework.WaitSteady), and
+// returns the group's owner and the quorum disk's.
+func (s *scenarios) steady(t *testing.T) (owner, quorum string) {
 	t.Helper()
-	if _, err := framework.WaitSteady(t.Context(), s.e); err != nil {
+	qd, err := framework.WaitSteady(t.Context(), s.e)
+	if err != nil {
 		t.Fatal(err)
 	}
+	owner, _ = s.owner(t)
+	return owner, qd.Status.Owner
 }
 
 // owner is the group's owner node and epoch.
@@ -144,8 +148,7 @@ func (s *scenarios) needLinks(t *testing.T) {
 
 // plannedMove moves the group to the other node with `kubectl cluster move --wait`.
 func (s *scenarios) plannedMove(t *testing.T) {
-	s.steady(t)
-	from, _ := s.owner(t)
+	from, _ := s.steady(t)
 	to := framework.Other(from)
 	began := time.Now()
 	out := plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", to, "--wait")
@@ -192,8 +195,7 @@ func (s *scenarios) privateLinkCut(t *testing.T) {
 // managerKilledMidMove kills the manager once a move has written its first step, and checks that
 // the restarted manager finishes it.
 func (s *scenarios) managerKilledMidMove(t *testing.T) {
-	s.steady(t)
-	from, _ := s.owner(t)
+	from, _ := s.steady(t)
 	to := framework.Other(from)
 	plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", to)
 	// Kill it once the move has begun, its first step written to the group's status.
@@ -233,8 +235,7 @@ func (s *scenarios) managerKilledMidMove(t *testing.T) {
 // only after the disk lease has run out (docs/safety.md), so the scenario ends once the holder
 // publishes again: a partition in the meantime waits for a quorum owner.
 func (s *scenarios) apiServerRestarted(t *testing.T) {
-	s.steady(t)
-	node, _ := s.owner(t)
+	node, _ := s.steady(t)
 	if err := s.e.Cluster.RestartAPIServer(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -263,8 +264,7 @@ func (s *scenarios) apiServerRestarted(t *testing.T) {
 // it fails itself and the group comes back on the quorum owner.
 func (s *scenarios) bothLinksCut(t *testing.T) {
 	s.needLinks(t)
-	s.steady(t)
-	quorum := waitQuorumOwner(t, s.e)
+	_, quorum := s.steady(t)
 	loser := framework.Other(quorum)
 	if n, _ := s.owner(t); n != loser {
 		plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", loser, "--wait")
@@ -299,8 +299,7 @@ func (s *scenarios) bothLinksCut(t *testing.T) {
 
 // nodeCrash crashes the group's node, waits for the group on the other one, and revives the node.
 func (s *scenarios) nodeCrash(t *testing.T) {
-	s.steady(t)
-	node, _ := s.owner(t)
+	node, _ := s.steady(t)
 	survivor := framework.Other(node)
 	qd := &wp.QuorumDisk{}
 	if err := s.e.Client.Get(t.Context(), client.ObjectKey{Name: env.ClusterName}, qd); err != nil {
@@ -380,23 +379,6 @@ func (s *scenarios) recoverFailed(t *testing.T) {
 func timeline(t *testing.T, e *env.Env, since time.Time) string {
 	t.Helper()
 	return plugin(t, e, "log", "--since", time.Since(since.Add(-time.Second)).Round(time.Second).String())
-}
-
-// waitQuorumOwner waits until a node holds the quorum disk, and returns it.
-func waitQuorumOwner(t *testing.T, e *env.Env) string {
-	t.Helper()
-	var owner string
-	eventuallyE(t, "a quorum owner", func() error {
-		qd := &wp.QuorumDisk{}
-		if err := e.Client.Get(context.Background(), client.ObjectKey{Name: env.ClusterName}, qd); err != nil {
-			return err
-		}
-		if owner = qd.Status.Owner; owner == "" {
-			return fmt.Errorf("no quorum owner yet")
-		}
-		return nil
-	})
-	return owner
 }
 
 // failPods marks every Running pod of the resource Failed, as a container that keeps crashing
