@@ -107,7 +107,9 @@ const failoverThreshold = 20
 func newScenarios(t *testing.T, network string) *scenarios {
 	t.Helper()
 	s := &scenarios{e: start(t, network)}
-	framework.Watch(t, s.e)
+	if err := framework.Watch(t, s.e).WaitWatching(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	first, _ := s.owner(t)
 	t.Logf("the group came up on %s", first)
 	if err := framework.SetFailoverThreshold(t.Context(), s.e, failoverThreshold); err != nil {

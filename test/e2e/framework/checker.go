@@ -12,7 +12,11 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/env"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
+
+// minSnapshots is how many snapshots Check wants: fewer means that the checker did not watch.
+const minSnapshots = 10
 
 // Checker is the invariant checker: every 100 ms it takes the sample group's resources, what
 // runs in the member nodes' container runtimes and the nodes' addresses, and records a violation
@@ -93,7 +97,7 @@ func (c *Checker) Check(tb testing.TB) {
 	c.Stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.snapshots < 10 {
+	if c.snapshots < minSnapshots {
 		tb.Errorf("the invariant checker took only %d snapshots", c.snapshots)
 	}
 	for i, e := range c.errors {
@@ -104,6 +108,19 @@ func (c *Checker) Check(tb testing.TB) {
 		tb.Error(e)
 	}
 	tb.Logf("invariant checker: %d snapshots, %d violations", c.snapshots, len(c.errors))
+}
+
+// WaitWatching waits until the checker has taken the snapshots that Check wants, so that a test
+// that ends soon after, such as one short scenario run alone, is watched all the same.
+func (c *Checker) WaitWatching(ctx context.Context) error {
+	return poll.Until(ctx, "the invariant checker watching", Settle, 100*time.Millisecond, func(context.Context) error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.snapshots < minSnapshots {
+			return fmt.Errorf("%d snapshots so far", c.snapshots)
+		}
+		return nil
+	})
 }
 
 // Summary is the checker's count so far.
