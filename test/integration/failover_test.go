@@ -114,18 +114,29 @@ func TestMoveTakesEverythingOfflineBeforeAnythingOnline(t *testing.T) {
 	f.expectEvent(t, wp.MoveSucceededReason, "every resource is online on "+f.b)
 	f.expectPodsStartedOnce(t)
 
-	// A move to a node outside the cluster is refused with an Event, and nothing moves.
+	if c := meta.FindStatusCondition(g.Status.Conditions, wp.MoveAcceptedCondition); c == nil || c.Status != metav1.ConditionTrue ||
+		c.Reason != wp.MoveStartedReason {
+		t.Errorf("MoveAccepted %+v, want True %s", c, wp.MoveStartedReason)
+	}
+
+	// A move to a node outside the cluster is refused with a reason in status and an Event, and
+	// nothing moves. The answer is in status by the time the request is removed.
 	g = f.group(t)
 	patch = client.MergeFrom(g.DeepCopy())
 	g.Annotations = map[string]string{wp.MoveToAnnotation: "no-such-node"}
 	must(t, k8sClient.Patch(context.Background(), g, patch))
-	f.expectEvent(t, wp.MoveFailedReason, "move to no-such-node refused: it is not a node of the cluster")
 	eventually(t, "the move-to annotation removed", func() error {
-		if v, ok := f.group(t).Annotations[wp.MoveToAnnotation]; ok {
+		g = f.group(t)
+		if v, ok := g.Annotations[wp.MoveToAnnotation]; ok {
 			return fmt.Errorf("annotation still %q", v)
 		}
 		return nil
 	})
+	if c := meta.FindStatusCondition(g.Status.Conditions, wp.MoveAcceptedCondition); c == nil || c.Status != metav1.ConditionFalse ||
+		c.Reason != wp.UnknownNodeReason || c.Message != "move to no-such-node refused: it is not a node of the cluster" {
+		t.Errorf("MoveAccepted %+v, want False %s", c, wp.UnknownNodeReason)
+	}
+	f.expectEvent(t, wp.MoveFailedReason, "move to no-such-node refused: it is not a node of the cluster")
 	if g := f.waitOnline(t, f.b); g.Status.Epoch != 2 {
 		t.Errorf("epoch %d after a refused move, want 2", g.Status.Epoch)
 	}
