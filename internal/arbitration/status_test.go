@@ -51,7 +51,7 @@ func TestTaints(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, next := Taints(tc.states, tc.nodes, now, grace)
-			var names []string
+			names := make([]string, 0, len(got))
 			for _, g := range got {
 				change := map[TaintChange]string{TaintAdd: "add", TaintRemove: "remove", TaintKeep: "keep"}[g.Change]
 				names = append(names, g.Node+"="+change)

@@ -136,7 +136,7 @@ func TestConditionEvents(t *testing.T) {
 			[]string{wp.DependencyCycleReason, wp.FailoverThresholdExceededReason}},
 	} {
 		got := ConditionEvents(tc.before, tc.after)
-		var reasons []string
+		reasons := make([]string, 0, len(got))
 		for _, e := range got {
 			reasons = append(reasons, e.Reason)
 			if !e.Warning || e.Message == "" {

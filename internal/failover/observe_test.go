@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -35,43 +36,48 @@ func TestObserve(t *testing.T) {
 		name   string
 		change func(*Objects)
 		grace  time.Duration
-		check  func(*testing.T, Observed)
-		reason string // of the Valid condition when invalid
+		check  func(Observed) string // what is wrong, if anything
+		reason string                // of the Valid condition when invalid
 		says   string
 	}{
-		{name: "consistent", grace: 30 * time.Second, check: func(t *testing.T, o Observed) {
+		{name: "consistent", grace: 30 * time.Second, check: func(o Observed) string {
 			if len(o.Plan.Waves) != 3 || len(o.Resources) != 3 || o.FailoverThreshold != 1 || o.FailoverPeriod != 6*time.Hour ||
 				!o.Fenced["b"] || o.Fenced["a"] || o.Desired != wp.DesiredOnline || o.FenceGrace != 30*time.Second {
-				t.Errorf("observed %+v", o)
+				return fmt.Sprintf("observed %+v", o)
 			}
+			return ""
 		}},
-		{name: "a Down node within the grace is not fenced", grace: time.Hour, check: func(t *testing.T, o Observed) {
+		{name: "a Down node within the grace is not fenced", grace: time.Hour, check: func(o Observed) string {
 			if o.Fenced["b"] {
-				t.Error("b counts as fenced within the grace")
+				return "b counts as fenced within the grace"
 			}
+			return ""
 		}},
 		{name: "a move request is read", change: func(o *Objects) { o.Group.Annotations = map[string]string{wp.MoveToAnnotation: "b"} },
-			check: func(t *testing.T, o Observed) {
+			check: func(o Observed) string {
 				if o.MoveTo != "b" {
-					t.Errorf("MoveTo %q", o.MoveTo)
+					return fmt.Sprintf("MoveTo %q", o.MoveTo)
 				}
+				return ""
 			}},
 		{name: "a group being deleted is desired Offline, and its move request ignored", change: func(o *Objects) {
 			o.Group.DeletionTimestamp = &metav1.Time{Time: t0}
 			o.Group.Annotations = map[string]string{wp.MoveToAnnotation: "b"}
-		}, check: func(t *testing.T, o Observed) {
+		}, check: func(o Observed) string {
 			if o.Desired != wp.DesiredOffline || o.MoveTo != "" {
-				t.Errorf("desired %s, move to %q", o.Desired, o.MoveTo)
+				return fmt.Sprintf("desired %s, move to %q", o.Desired, o.MoveTo)
 			}
+			return ""
 		}},
 		{name: "resources of other groups are not the group's", change: func(o *Objects) {
 			other := o.Resources[0].DeepCopy()
 			other.Name, other.Spec.Group = "other", "web"
 			o.Resources = append(o.Resources, *other)
-		}, check: func(t *testing.T, o Observed) {
+		}, check: func(o Observed) string {
 			if _, ok := o.Resources["other"]; ok || len(o.Placement.PossibleOwners) != 3 {
-				t.Errorf("resources %v, possible owners %v", o.Resources, o.Placement.PossibleOwners)
+				return fmt.Sprintf("resources %v, possible owners %v", o.Resources, o.Placement.PossibleOwners)
 			}
+			return ""
 		}},
 		{name: "no cluster", change: func(o *Objects) { o.Cluster = nil }, reason: wp.ClusterNotFoundReason, says: `QuorumDisk "prod" does not exist`},
 		{name: "a cycle", change: func(o *Objects) { o.Resources[0].Spec.DependsOn = []wp.Dependency{{Name: "server"}} },
@@ -96,7 +102,9 @@ func TestObserve(t *testing.T) {
 				invalid.Type != wp.ValidCondition || !strings.Contains(invalid.Message, tc.says)):
 				t.Fatalf("invalid %+v, want Valid False %s saying %q", invalid, tc.reason, tc.says)
 			case tc.check != nil:
-				tc.check(t, o)
+				if wrong := tc.check(o); wrong != "" {
+					t.Error(wrong)
+				}
 			}
 		})
 	}

@@ -59,17 +59,17 @@ func onlineOn(node string, epoch int64) wp.ResourceGroupStatus {
 
 func TestNext(t *testing.T) {
 	type want struct {
-		kind        wp.OperationKind
-		phase       wp.OperationPhase
-		wave        int32
-		from, to    string
-		owner       string
-		epoch       int64
-		state       wp.GroupState
-		event       string // a reason among the events
-		blocked     string
-		move        string // the reason of the answer to a move request, if one was handled
-		waitFence   bool
+		kind      wp.OperationKind
+		phase     wp.OperationPhase
+		wave      int32
+		from, to  string
+		owner     string
+		epoch     int64
+		state     wp.GroupState
+		event     string // a reason among the events
+		blocked   string
+		move      string // the reason of the answer to a move request, if one was handled
+		waitFence bool
 	}
 	cases := []struct {
 		name  string

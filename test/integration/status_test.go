@@ -62,7 +62,7 @@ func deny(t *testing.T, rule admissionregistrationv1.RuleWithOperations, in, mat
 	t.Cleanup(lift)
 	eventually(t, "policy "+name+" in force", func() error {
 		if err := proof(); err == nil || !strings.Contains(err.Error(), message) {
-			return fmt.Errorf("a request it must deny was answered %v", err)
+			return fmt.Errorf("a request it must deny was answered %w", err)
 		}
 		return nil
 	})
