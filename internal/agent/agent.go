@@ -137,7 +137,7 @@ func (m *Membership) config(ctx context.Context) (heartbeat.Config, *wolfpackv1a
 		action := fence.ActionFor(qd.Spec.Fencing, m.Node)
 		opts := m.FenceOptions
 		if opts.WatchdogTimeout == 0 {
-			opts.WatchdogTimeout = RenewDeadline(ptr.Deref(qd.Spec.LeaseDuration, metav1.Duration{Duration: 10 * time.Second}).Duration)
+			opts.WatchdogTimeout = RenewDeadline(qd.Spec.LeaseDurationOrDefault())
 		}
 		if m.fencer, err = fence.New(action, opts); err != nil {
 			return heartbeat.Config{}, nil, fmt.Errorf("fence action %s of node %s (spec.fencing of QuorumDisk %s): %w", action, m.Node, qd.Name, err)
@@ -146,9 +146,9 @@ func (m *Membership) config(ctx context.Context) (heartbeat.Config, *wolfpackv1a
 	hb := qd.Spec.Heartbeat
 	return heartbeat.Config{
 		Self: m.Node, ClusterUID: uid, Key: key,
-		Port:      int(ptr.Deref(hb.Port, 3343)),
-		Interval:  ptr.Deref(hb.Interval, metav1.Duration{Duration: 500 * time.Millisecond}).Duration,
-		Threshold: int(ptr.Deref(hb.Threshold, 4)),
+		Port:      int(hb.PortOrDefault()),
+		Interval:  hb.IntervalOrDefault(),
+		Threshold: int(hb.ThresholdOrDefault()),
 		Networks:  networks, Clock: m.Clock, Metrics: m.Metrics,
 	}, qd, nil
 }
@@ -160,10 +160,7 @@ func (m *Membership) key(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) (
 	if err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
 		return nil, fmt.Errorf("reading the heartbeat key Secret %s/%s (spec.keySecretRef of QuorumDisk %s): %w", ref.Namespace, ref.Name, qd.Name, err)
 	}
-	name := ref.Key
-	if name == "" {
-		name = "key"
-	}
+	name := ref.KeyOrDefault()
 	key := s.Data[name]
 	if len(key) < heartbeat.MinKeyLen {
 		return nil, fmt.Errorf("key %q of Secret %s/%s (spec.keySecretRef of QuorumDisk %s) has %d bytes, want at least %d",
@@ -279,7 +276,7 @@ func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpack
 	done := make(chan error, 1)
 	go func() { done <- t.Run(ctx) }()
 
-	leaseDuration := ptr.Deref(qd.Spec.LeaseDuration, metav1.Duration{Duration: 10 * time.Second}).Duration
+	leaseDuration := qd.Spec.LeaseDurationOrDefault()
 	detection := cfg.Interval * time.Duration(cfg.Threshold)
 	renew := m.Clock.NewTicker(membership.RenewInterval(leaseDuration, detection))
 	defer renew.Stop()
@@ -389,7 +386,7 @@ func MustFail(node string, unrenewed, leaseDuration time.Duration, joined bool, 
 	for peer := range reachable {
 		hears = append(hears, peer)
 	}
-	q := membership.Quorum{Type: qd.Spec.QuorumType, Owner: qd.Status.Owner, Members: max(len(qd.Status.Nodes), len(hears)+1)}
+	q := membership.Quorum{Type: qd.Spec.QuorumTypeOrDefault(), Owner: qd.Status.Owner, Members: max(len(qd.Status.Nodes), len(hears)+1)}
 	if no, reason := membership.MustFence(node, hears, q); no {
 		return true, "its side of the cluster has no quorum: " + reason
 	}

@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
@@ -51,8 +50,7 @@ func AddressOf(res *wolfpackv1alpha1.Resource, defaultInterface string) (ipaddr.
 	if err != nil {
 		return ipaddr.Address{}, fmt.Errorf("spec.ipAddress.address of Resource %s/%s: %w", res.Namespace, res.Name, err)
 	}
-	bits := int(ptr.Deref(ip.PrefixLength, int32(addr.BitLen()))) //nolint:gosec // 32 or 128
-	prefix, err := addr.Prefix(bits)
+	prefix, err := addr.Prefix(int(ip.PrefixLengthOrDefault()))
 	if err != nil {
 		return ipaddr.Address{}, fmt.Errorf("spec.ipAddress.prefixLength of Resource %s/%s: %w", res.Namespace, res.Name, err)
 	}
@@ -111,11 +109,10 @@ func ChecksFor(res *wolfpackv1alpha1.Resource, pod *corev1.Pod) ([]Scheduled, er
 	for _, c := range []struct {
 		kind     Kind
 		check    *wolfpackv1alpha1.HealthCheck
-		interval *metav1.Duration
-		def      time.Duration
+		interval time.Duration
 	}{
-		{LooksAlive, hc.LooksAlive, res.Spec.LooksAlivePollInterval, 5 * time.Second},
-		{IsAlive, hc.IsAlive, res.Spec.IsAlivePollInterval, time.Minute},
+		{LooksAlive, hc.LooksAlive, res.Spec.LooksAlivePollIntervalOrDefault()},
+		{IsAlive, hc.IsAlive, res.Spec.IsAlivePollIntervalOrDefault()},
 	} {
 		if c.check == nil {
 			continue
@@ -124,7 +121,7 @@ func ChecksFor(res *wolfpackv1alpha1.Resource, pod *corev1.Pod) ([]Scheduled, er
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Scheduled{Kind: c.kind, Interval: ptr.Deref(c.interval, metav1.Duration{Duration: c.def}).Duration, Check: check})
+		out = append(out, Scheduled{Kind: c.kind, Interval: c.interval, Check: check})
 	}
 	return out, nil
 }
@@ -132,7 +129,7 @@ func ChecksFor(res *wolfpackv1alpha1.Resource, pod *corev1.Pod) ([]Scheduled, er
 func toCheck(res *wolfpackv1alpha1.Resource, pod *corev1.Pod, kind Kind, hc *wolfpackv1alpha1.HealthCheck) (monitor.Check, error) {
 	field := "spec.healthChecks." + string(kind)
 	c := monitor.Check{Key: fmt.Sprintf("%s/%s/%s", res.Namespace, res.Name, kind),
-		Timeout: ptr.Deref(hc.Timeout, metav1.Duration{Duration: 5 * time.Second}).Duration}
+		Timeout: hc.TimeoutOrDefault()}
 	switch {
 	case hc.Exec != nil:
 		id, err := containerID(pod, hc.Exec.Container)
@@ -151,7 +148,7 @@ func toCheck(res *wolfpackv1alpha1.Resource, pod *corev1.Pod, kind Kind, hc *wol
 		if err != nil {
 			return c, fmt.Errorf("%s.httpGet.host of Resource %s/%s: %w", field, res.Namespace, res.Name, err)
 		}
-		c.HTTP = &monitor.HTTPCheck{Scheme: strings.ToLower(hc.HTTPGet.Scheme), Host: host, Port: int(hc.HTTPGet.Port), Path: hc.HTTPGet.Path}
+		c.HTTP = &monitor.HTTPCheck{Scheme: strings.ToLower(hc.HTTPGet.SchemeOrDefault()), Host: host, Port: int(hc.HTTPGet.Port), Path: hc.HTTPGet.PathOrDefault()}
 	}
 	return c, nil
 }
