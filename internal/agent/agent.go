@@ -29,9 +29,11 @@ import (
 // nodes' InternalIP addresses.
 const DefaultNetwork = "internal"
 
-// Membership is the agent's Node Manager and Cluster Network Driver: it exchanges heartbeats with
-// the peers whose Leases it sees, and renews its own node's Lease with what it hears.
-type Membership struct {
+// NodeManager is the agent's Node Manager and Cluster Network Driver, as MSCS names them: it
+// exchanges heartbeats with the peers whose Leases it sees, renews its own node's Lease with what
+// it hears (the view that internal/membership computes node states from), and fails its node when
+// it must.
+type NodeManager struct {
 	// Client reads through the agent's cache; APIReader reads the key Secret, which is not cached.
 	Client    client.Client
 	APIReader client.Reader
@@ -76,12 +78,12 @@ func RenewDeadline(leaseDuration time.Duration) time.Duration {
 }
 
 // NeedLeaderElection is false: every agent runs.
-func (m *Membership) NeedLeaderElection() bool { return false }
+func (m *NodeManager) NeedLeaderElection() bool { return false }
 
 // Start runs the heartbeats and the Lease renewals until ctx ends. A change of the cluster's
 // heartbeat settings or key restarts the heartbeats with the new ones.
-func (m *Membership) Start(ctx context.Context) error {
-	log := ctrl.LoggerFrom(ctx).WithName("membership")
+func (m *NodeManager) Start(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithName("node-manager")
 	m.started = m.Clock.Now()
 	// No renewal yet: an agent that restarts and cannot renew at once fails its node, since its
 	// previous run may have renewed last just before it stopped, and the manager times the Lease
@@ -111,7 +113,7 @@ func (m *Membership) Start(ctx context.Context) error {
 }
 
 // config reads the cluster and its key and makes the transport's configuration.
-func (m *Membership) config(ctx context.Context) (heartbeat.Config, *wolfpackv1alpha1.QuorumDisk, error) {
+func (m *NodeManager) config(ctx context.Context) (heartbeat.Config, *wolfpackv1alpha1.QuorumDisk, error) {
 	qd := &wolfpackv1alpha1.QuorumDisk{}
 	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
 		return heartbeat.Config{}, nil, fmt.Errorf("reading QuorumDisk %s: %w", m.Cluster, err)
@@ -154,7 +156,7 @@ func (m *Membership) config(ctx context.Context) (heartbeat.Config, *wolfpackv1a
 }
 
 // key reads the heartbeat key from the Secret the cluster names. The key is never logged.
-func (m *Membership) key(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) ([]byte, error) {
+func (m *NodeManager) key(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) ([]byte, error) {
 	ref := qd.Spec.KeySecretRef
 	s := &corev1.Secret{}
 	if err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
@@ -171,7 +173,7 @@ func (m *Membership) key(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) (
 
 // networks are the cluster's heartbeat networks with this node's address on each, private ones
 // first.
-func (m *Membership) networks(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) ([]heartbeat.Network, error) {
+func (m *NodeManager) networks(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) ([]heartbeat.Network, error) {
 	specs := qd.Spec.Heartbeat.Networks
 	if len(specs) == 0 {
 		addr, err := m.internalIP(ctx)
@@ -213,7 +215,7 @@ func (m *Membership) networks(ctx context.Context, qd *wolfpackv1alpha1.QuorumDi
 // DefaultInterface is the interface of a floating address whose resource names none: the one
 // that holds this node's address on the cluster's first Public heartbeat network (or its
 // InternalIP when the cluster configures no networks). It is empty when there is none.
-func (m *Membership) DefaultInterface(ctx context.Context, addrs ipaddr.Manager) string {
+func (m *NodeManager) DefaultInterface(ctx context.Context, addrs ipaddr.Manager) string {
 	qd := &wolfpackv1alpha1.QuorumDisk{}
 	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
 		return ""
@@ -248,7 +250,7 @@ func addressIn(addrs []netip.Addr, cidr string) (netip.Addr, bool) {
 }
 
 // internalIP is the node's InternalIP, the address of the default network.
-func (m *Membership) internalIP(ctx context.Context) (netip.Addr, error) {
+func (m *NodeManager) internalIP(ctx context.Context) (netip.Addr, error) {
 	if a, ok := m.Addresses[DefaultNetwork]; ok {
 		return a, nil
 	}
@@ -265,7 +267,7 @@ func (m *Membership) internalIP(ctx context.Context) (netip.Addr, error) {
 }
 
 // run exchanges heartbeats under cfg until ctx ends or the cluster's settings change.
-func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpackv1alpha1.QuorumDisk) error {
+func (m *NodeManager) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpackv1alpha1.QuorumDisk) error {
 	t, err := heartbeat.New(cfg)
 	if err != nil {
 		return err
@@ -333,7 +335,7 @@ func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpack
 
 // decide fails the node when it must (see MustFail), and takes it back when it no longer must.
 // While failed, it fences again at every renewal: the kubelet restarts what it still knows.
-func (m *Membership) decide(ctx context.Context, joined bool, reachable map[string][]string, leaseDuration time.Duration) {
+func (m *NodeManager) decide(ctx context.Context, joined bool, reachable map[string][]string, leaseDuration time.Duration) {
 	qd := &wolfpackv1alpha1.QuorumDisk{}
 	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
 		qd = nil
@@ -408,7 +410,7 @@ const keyRecheck = time.Minute
 // its key (read again every keyRecheck) changed since cfg was made. It runs at every renewal, so
 // it reads the cluster from the cache and the Secret, which is not cached, only now and then. A
 // change that cannot be read or used keeps the running heartbeats as they are.
-func (m *Membership) changed(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk, cfg heartbeat.Config) bool {
+func (m *NodeManager) changed(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk, cfg heartbeat.Config) bool {
 	now := &wolfpackv1alpha1.QuorumDisk{}
 	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, now); err != nil {
 		return false
@@ -430,7 +432,7 @@ func (m *Membership) changed(ctx context.Context, qd *wolfpackv1alpha1.QuorumDis
 }
 
 // peers are the other agents of the cluster, with their addresses from their Leases.
-func (m *Membership) peers(ctx context.Context) ([]heartbeat.Peer, error) {
+func (m *NodeManager) peers(ctx context.Context) ([]heartbeat.Peer, error) {
 	var leases coordinationv1.LeaseList
 	if err := m.Client.List(ctx, &leases, client.InNamespace(m.LeaseNamespace),
 		client.MatchingLabels{wolfpackv1alpha1.ClusterLabel: m.Cluster}); err != nil {
@@ -458,7 +460,7 @@ func (m *Membership) peers(ctx context.Context) ([]heartbeat.Peer, error) {
 }
 
 // renew writes the node's Lease with view.
-func (m *Membership) renew(ctx context.Context, view membership.View, duration time.Duration) error {
+func (m *NodeManager) renew(ctx context.Context, view membership.View, duration time.Duration) error {
 	if m.lease == nil {
 		l := &coordinationv1.Lease{}
 		err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: m.LeaseNamespace, Name: m.Node}, l)
@@ -491,7 +493,7 @@ func (m *Membership) renew(ctx context.Context, view membership.View, duration t
 }
 
 // record turns a change of what the agent hears into an Event about the cluster.
-func (m *Membership) record(qd *wolfpackv1alpha1.QuorumDisk, c heartbeat.Change, private map[string]bool) {
+func (m *NodeManager) record(qd *wolfpackv1alpha1.QuorumDisk, c heartbeat.Change, private map[string]bool) {
 	anyPrivate := func(networks []string) bool {
 		return slices.ContainsFunc(networks, func(n string) bool { return private[n] })
 	}

@@ -35,7 +35,7 @@ func TestRecordNetworkChanges(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := events.NewFakeRecorder(10)
-			m := &Membership{Node: "a", Recorder: rec}
+			m := &NodeManager{Node: "a", Recorder: rec}
 			for _, c := range tc.changes {
 				m.record(&wp.QuorumDisk{}, heartbeat.Change{Peer: "b", Before: c.before, After: c.after, At: time.Now()}, private)
 			}
