@@ -69,14 +69,6 @@ type NodeManager struct {
 	fenced      bool
 }
 
-// RenewDeadline is how long an agent may go without renewing its Lease before it fails its node:
-// two thirds of the lease duration. The last third covers stopping the workloads and the clocks
-// of agent and manager running at different rates (the manager times the Lease from when it saw
-// the renewal, which is later than when the agent began it).
-func RenewDeadline(leaseDuration time.Duration) time.Duration {
-	return leaseDuration * 2 / 3
-}
-
 // NeedLeaderElection is false: every agent runs.
 func (m *NodeManager) NeedLeaderElection() bool { return false }
 
@@ -236,19 +228,6 @@ func (m *NodeManager) DefaultInterface(ctx context.Context, addrs ipaddr.Manager
 	return ""
 }
 
-func addressIn(addrs []netip.Addr, cidr string) (netip.Addr, bool) {
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	for _, a := range addrs {
-		if p.Contains(a) {
-			return a, true
-		}
-	}
-	return netip.Addr{}, false
-}
-
 // internalIP is the node's InternalIP, the address of the default network.
 func (m *NodeManager) internalIP(ctx context.Context) (netip.Addr, error) {
 	if a, ok := m.Addresses[DefaultNetwork]; ok {
@@ -368,31 +347,6 @@ func clusterRef(name string) *wolfpackv1alpha1.QuorumDisk {
 	qd.Name = name
 	qd.SetGroupVersionKind(wolfpackv1alpha1.GroupVersion.WithKind("QuorumDisk"))
 	return qd
-}
-
-// MustFail says whether the agent of node must fail its node, and why: when it has not renewed its
-// Lease for longer than the renew deadline (unrenewed), or, once it has listened for a detection
-// period (joined), when its side of the cluster (itself and the peers it hears, reachable) has no
-// quorum under the cluster's rules. qd is the cluster as last read, nil when it cannot be read.
-func MustFail(node string, unrenewed, leaseDuration time.Duration, joined bool, reachable map[string][]string,
-	qd *wolfpackv1alpha1.QuorumDisk,
-) (bool, string) {
-	if unrenewed > RenewDeadline(leaseDuration) {
-		return true, fmt.Sprintf("its Lease has not been renewed for %s, past the renew deadline %s",
-			unrenewed.Round(time.Millisecond), RenewDeadline(leaseDuration))
-	}
-	if !joined || qd == nil {
-		return false, ""
-	}
-	hears := make([]string, 0, len(reachable))
-	for peer := range reachable {
-		hears = append(hears, peer)
-	}
-	q := membership.Quorum{Type: qd.Spec.QuorumTypeOrDefault(), Owner: qd.Status.Owner, Members: max(len(qd.Status.Nodes), len(hears)+1)}
-	if no, reason := membership.MustFence(node, hears, q); no {
-		return true, "its side of the cluster has no quorum: " + reason
-	}
-	return false, ""
 }
 
 func addresses(networks []heartbeat.Network) map[string]string {

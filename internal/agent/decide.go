@@ -16,8 +16,56 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
+	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
 )
+
+// RenewDeadline is how long an agent may go without renewing its Lease before it fails its node:
+// two thirds of the lease duration. The last third covers stopping the workloads and the clocks
+// of agent and manager running at different rates (the manager times the Lease from when it saw
+// the renewal, which is later than when the agent began it).
+func RenewDeadline(leaseDuration time.Duration) time.Duration {
+	return leaseDuration * 2 / 3
+}
+
+// MustFail says whether the agent of node must fail its node, and why: when it has not renewed its
+// Lease for longer than the renew deadline (unrenewed), or, once it has listened for a detection
+// period (joined), when its side of the cluster (itself and the peers it hears, reachable) has no
+// quorum under the cluster's rules. qd is the cluster as last read, nil when it cannot be read.
+func MustFail(node string, unrenewed, leaseDuration time.Duration, joined bool, reachable map[string][]string,
+	qd *wolfpackv1alpha1.QuorumDisk,
+) (bool, string) {
+	if unrenewed > RenewDeadline(leaseDuration) {
+		return true, fmt.Sprintf("its Lease has not been renewed for %s, past the renew deadline %s",
+			unrenewed.Round(time.Millisecond), RenewDeadline(leaseDuration))
+	}
+	if !joined || qd == nil {
+		return false, ""
+	}
+	hears := make([]string, 0, len(reachable))
+	for peer := range reachable {
+		hears = append(hears, peer)
+	}
+	q := membership.Quorum{Type: qd.Spec.QuorumTypeOrDefault(), Owner: qd.Status.Owner, Members: max(len(qd.Status.Nodes), len(hears)+1)}
+	if no, reason := membership.MustFence(node, hears, q); no {
+		return true, "its side of the cluster has no quorum: " + reason
+	}
+	return false, ""
+}
+
+// addressIn is the first of addrs in cidr: this node's address on a heartbeat network.
+func addressIn(addrs []netip.Addr, cidr string) (netip.Addr, bool) {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	for _, a := range addrs {
+		if p.Contains(a) {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
 
 // placedHere reports whether the resource is coming online or online on node.
 func placedHere(res *wolfpackv1alpha1.Resource, node string) bool {
