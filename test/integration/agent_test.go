@@ -104,7 +104,7 @@ func startAgentWith(t *testing.T, node, cluster string, addrs map[string]netip.A
 	b := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
 	ctx, cancel := context.WithCancel(context.Background())
 	b.StartRecordingToSink(ctx.Done())
-	m := &agent.Membership{
+	m := &agent.NodeManager{
 		Client: c, APIReader: c, Recorder: b.NewRecorder(scheme, "wolfpack-node-agent"), Clock: clock.RealClock{},
 		Node: node, Cluster: cluster, LeaseNamespace: testenv.LeaseNamespace, Addresses: addrs,
 		HostAddrs: func() ([]netip.Addr, error) { return nil, nil }, Fencer: fencer,
