@@ -77,7 +77,7 @@ func (r *MembershipReconciler) reconcileNormal(ctx context.Context, qd *wolfpack
 		return ctrl.Result{}, err
 	}
 	// The owner goes first: the membership's partition rules ask for it.
-	quorumExpiry := membership.SetQuorum(&qd.Status, holder, leaseDuration(qd), now)
+	quorumExpiry := membership.SetQuorum(&qd.Status, holder, qd.Spec.LeaseDurationOrDefault(), now)
 	in, err := r.observe(ctx, qd, now)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -98,10 +98,10 @@ func (r *MembershipReconciler) observe(ctx context.Context, qd *wolfpackv1alpha1
 		client.MatchingLabels{wolfpackv1alpha1.ClusterLabel: qd.Name}); err != nil {
 		return membership.Input{}, err
 	}
-	duration := leaseDuration(qd)
+	duration := qd.Spec.LeaseDurationOrDefault()
 	in := membership.Input{Now: now, Leases: map[string]membership.Lease{}, Paused: map[string]bool{},
-		RenewInterval: membership.RenewInterval(duration, detection(qd)), Previous: qd.Status.Nodes,
-		Quorum: membership.Quorum{Type: qd.Spec.QuorumType, Owner: qd.Status.Owner}}
+		RenewInterval: membership.RenewInterval(duration, membership.Detection(qd.Spec.Heartbeat)), Previous: qd.Status.Nodes,
+		Quorum: membership.Quorum{Type: qd.Spec.QuorumTypeOrDefault(), Owner: qd.Status.Owner}}
 	for _, n := range nodes.Items {
 		in.Members = append(in.Members, n.Name)
 	}
@@ -129,7 +129,7 @@ func (r *MembershipReconciler) holderLease(ctx context.Context, qd *wolfpackv1al
 		return out, client.IgnoreNotFound(err)
 	}
 	if l.Spec.HolderIdentity != nil && l.Spec.RenewTime != nil {
-		out.Holder, out.LastRenewal = *l.Spec.HolderIdentity, r.seen(l, leaseDuration(qd), now)
+		out.Holder, out.LastRenewal = *l.Spec.HolderIdentity, r.seen(l, qd.Spec.LeaseDurationOrDefault(), now)
 		out.Epoch = l.Annotations[wolfpackv1alpha1.EpochAnnotation]
 	}
 	return out, nil

@@ -199,7 +199,7 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 
 	if s.State == wolfpackv1alpha1.ResourceOnlinePending && failover.PendingTooLong(res, now) {
 		return r.failed(ctx, h, req, policy, wolfpackv1alpha1.PendingTimeoutReason,
-			fmt.Sprintf("not online on %s within pendingTimeout %s", req.Node, failover.PendingTimeout(res)), now)
+			fmt.Sprintf("not online on %s within pendingTimeout %s", req.Node, res.Spec.PendingTimeoutOrDefault()), now)
 	}
 
 	result, thorough, err := r.probe(ctx, h, req, now)
@@ -211,7 +211,7 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 	switch result.State {
 	case resourcetype.Online:
 		s.State = wolfpackv1alpha1.ResourceOnline
-		poll := failover.LooksAliveInterval(res)
+		poll := res.Spec.LooksAlivePollIntervalOrDefault()
 		var evs []failover.Event
 		if was != s.State {
 			// A MonitorHealthy left from an earlier run does not speak for this one.
@@ -223,7 +223,7 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 		s.State = wolfpackv1alpha1.ResourceOnlinePending
 		// Pods, Services, Deployments and StatefulSets are watched; claims, attachments and
 		// custom objects are polled.
-		return ctrl.Result{RequeueAfter: min(failover.LooksAliveInterval(res), failover.PendingTimeout(res))}, nil, nil
+		return ctrl.Result{RequeueAfter: min(res.Spec.LooksAlivePollIntervalOrDefault(), res.Spec.PendingTimeoutOrDefault())}, nil, nil
 	case resourcetype.Failed:
 	}
 	reason := wolfpackv1alpha1.LooksAliveFailedReason
@@ -338,7 +338,7 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 		// As MSCS does with a resource that does not go offline in time: terminate it.
 		stop = h.Terminate
 		events = append(events, failover.Event{Warning: true, Reason: wolfpackv1alpha1.PendingTimeoutReason,
-			Message: fmt.Sprintf("not offline on %s within pendingTimeout %s: terminating", where, failover.PendingTimeout(req.Resource))})
+			Message: fmt.Sprintf("not offline on %s within pendingTimeout %s: terminating", where, req.Resource.Spec.PendingTimeoutOrDefault())})
 	}
 	result, err := stop(ctx, req)
 	if err != nil {
@@ -354,11 +354,11 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	s.State = wolfpackv1alpha1.ResourceOfflinePending
 	// Look again at the poll interval, or sooner when a Down node, where nothing stops
 	// gracefully, will count as fenced.
-	poll := failover.LooksAliveInterval(req.Resource)
+	poll := req.Resource.Spec.LooksAlivePollIntervalOrDefault()
 	if wait > 0 && wait < poll {
 		poll = wait
 	}
-	return ctrl.Result{RequeueAfter: min(poll, failover.PendingTimeout(req.Resource))}, events, nil
+	return ctrl.Result{RequeueAfter: min(poll, req.Resource.Spec.PendingTimeoutOrDefault())}, events, nil
 }
 
 // fencedFunc answers whether a node of the cluster can no longer run anything.
@@ -390,7 +390,7 @@ func (r *ResourceReconciler) fenceWait(ctx context.Context, cluster, name string
 
 func (r *ResourceReconciler) isAliveDue(res *wolfpackv1alpha1.Resource, now time.Time) bool {
 	last, ok := r.lastIsAlive.Load(client.ObjectKeyFromObject(res))
-	return !ok || now.Sub(last.(time.Time)) >= failover.IsAliveInterval(res)
+	return !ok || now.Sub(last.(time.Time)) >= res.Spec.IsAlivePollIntervalOrDefault()
 }
 
 // SetupWithManager registers the controller.

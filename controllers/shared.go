@@ -5,8 +5,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -53,16 +51,4 @@ func eventType(warning bool) string {
 		return corev1.EventTypeWarning
 	}
 	return corev1.EventTypeNormal
-}
-
-func leaseDuration(qd *wolfpackv1alpha1.QuorumDisk) time.Duration {
-	return ptr.Deref(qd.Spec.LeaseDuration, metav1.Duration{Duration: 10 * time.Second}).Duration
-}
-
-// detection is interval x threshold: how long a peer may be silent before an agent stops
-// counting it as reachable.
-func detection(qd *wolfpackv1alpha1.QuorumDisk) time.Duration {
-	hb := qd.Spec.Heartbeat
-	interval := ptr.Deref(hb.Interval, metav1.Duration{Duration: 500 * time.Millisecond}).Duration
-	return interval * time.Duration(ptr.Deref(hb.Threshold, 4))
 }

@@ -33,7 +33,7 @@ func Decide(objs Objects, now time.Time, grace time.Duration) Outcome {
 		setFailoverAllowed(s, out)
 	}
 	setMoveAccepted(s, out.Move)
-	setReady(s, objs.Group.Spec.State)
+	setReady(s, objs.Group.Spec.StateOrDefault())
 	s.Resources = Summary(obs.Resources)
 	s.ObservedGeneration = objs.Group.Generation
 	return out

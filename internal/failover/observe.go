@@ -7,7 +7,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/graph"
@@ -37,7 +36,7 @@ func Observe(objs Objects, now time.Time, grace time.Duration) (Observed, *metav
 	invalid := func(reason, msg string) *metav1.Condition {
 		return &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse, Reason: reason, Message: msg}
 	}
-	obs := Observed{Now: now, Desired: group.Spec.State, MoveTo: group.Annotations[wolfpackv1alpha1.MoveToAnnotation],
+	obs := Observed{Now: now, Desired: group.Spec.StateOrDefault(), MoveTo: group.Annotations[wolfpackv1alpha1.MoveToAnnotation],
 		Status: group.Status, Fenced: map[string]bool{}, Resources: map[string]ResourceView{}, FenceGrace: grace}
 	if !group.DeletionTimestamp.IsZero() {
 		obs.Desired, obs.MoveTo = wolfpackv1alpha1.DesiredOffline, ""
@@ -75,7 +74,7 @@ func Observe(objs Objects, now time.Time, grace time.Duration) (Observed, *metav
 	}
 	obs.Placement.PreferredOwners = group.Spec.PreferredOwners
 	obs.FailoverThreshold = Threshold(group.Spec.FailoverThreshold, len(obs.Placement.Nodes))
-	obs.FailoverPeriod = ptr.Deref(group.Spec.FailoverPeriod, metav1.Duration{Duration: 6 * time.Hour}).Duration
+	obs.FailoverPeriod = group.Spec.FailoverPeriodOrDefault()
 	obs.Failback = Failback{Policy: group.Spec.Failback.Policy,
 		WindowStart: group.Spec.Failback.WindowStart, WindowEnd: group.Spec.Failback.WindowEnd}
 	return obs, nil

@@ -5,7 +5,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 )
@@ -15,31 +14,7 @@ import (
 // RestartPolicyOf is the resource's restart policy with the defaults filled in.
 func RestartPolicyOf(res *wolfpackv1alpha1.Resource) RestartPolicy {
 	p := res.Spec.RestartPolicy
-	action := p.Action
-	if action == "" {
-		action = wolfpackv1alpha1.RestartOrFailover
-	}
-	return RestartPolicy{
-		Action:    action,
-		Threshold: ptr.Deref(p.Threshold, 3),
-		Period:    ptr.Deref(p.Period, metav1.Duration{Duration: 15 * time.Minute}).Duration,
-		Delay:     ptr.Deref(p.Delay, metav1.Duration{Duration: 500 * time.Millisecond}).Duration,
-	}
-}
-
-// PendingTimeout is how long the resource may stay pending.
-func PendingTimeout(res *wolfpackv1alpha1.Resource) time.Duration {
-	return ptr.Deref(res.Spec.PendingTimeout, metav1.Duration{Duration: 3 * time.Minute}).Duration
-}
-
-// LooksAliveInterval is how often the quick health check runs.
-func LooksAliveInterval(res *wolfpackv1alpha1.Resource) time.Duration {
-	return ptr.Deref(res.Spec.LooksAlivePollInterval, metav1.Duration{Duration: 5 * time.Second}).Duration
-}
-
-// IsAliveInterval is how often the thorough health check runs.
-func IsAliveInterval(res *wolfpackv1alpha1.Resource) time.Duration {
-	return ptr.Deref(res.Spec.IsAlivePollInterval, metav1.Duration{Duration: time.Minute}).Duration
+	return RestartPolicy{Action: p.ActionOrDefault(), Threshold: p.ThresholdOrDefault(), Period: p.PeriodOrDefault(), Delay: p.DelayOrDefault()}
 }
 
 // PendingTooLong says whether the resource has been pending for longer than its pendingTimeout
@@ -53,7 +28,7 @@ func PendingTooLong(res *wolfpackv1alpha1.Resource, now time.Time) bool {
 	if f := res.Status.LastFailure; f != nil && f.Time.After(since) {
 		since = f.Time.Time
 	}
-	return now.Sub(since) > PendingTimeout(res)
+	return now.Sub(since) > res.Spec.PendingTimeoutOrDefault()
 }
 
 // Restarting says whether the resource is being restarted on node after a failure there, and

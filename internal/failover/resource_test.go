@@ -24,19 +24,6 @@ func TestRestartPolicyOf(t *testing.T) {
 	}
 }
 
-func TestIntervals(t *testing.T) {
-	t.Parallel()
-	var res wp.Resource
-	if PendingTimeout(&res) != 3*time.Minute || LooksAliveInterval(&res) != 5*time.Second || IsAliveInterval(&res) != time.Minute {
-		t.Errorf("defaults: pending %v looksAlive %v isAlive %v", PendingTimeout(&res), LooksAliveInterval(&res), IsAliveInterval(&res))
-	}
-	res.Spec.PendingTimeout, res.Spec.LooksAlivePollInterval, res.Spec.IsAlivePollInterval =
-		&metav1.Duration{Duration: time.Second}, &metav1.Duration{Duration: 2 * time.Second}, &metav1.Duration{Duration: 3 * time.Second}
-	if PendingTimeout(&res) != time.Second || LooksAliveInterval(&res) != 2*time.Second || IsAliveInterval(&res) != 3*time.Second {
-		t.Errorf("set: pending %v looksAlive %v isAlive %v", PendingTimeout(&res), LooksAliveInterval(&res), IsAliveInterval(&res))
-	}
-}
-
 func TestPendingTooLong(t *testing.T) {
 	t.Parallel()
 	res := func(ready metav1.ConditionStatus, since time.Duration, failedAgo *time.Duration) *wp.Resource {

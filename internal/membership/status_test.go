@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 )
@@ -97,5 +98,16 @@ func TestChangeReason(t *testing.T) {
 		if got := (Change{To: to}).Reason(); got != want {
 			t.Errorf("Change{To: %s}.Reason() = %s, want %s", to, got, want)
 		}
+	}
+}
+
+func TestDetection(t *testing.T) {
+	t.Parallel()
+	if got := Detection(wolfpackv1alpha1.HeartbeatSpec{}); got != 2*time.Second {
+		t.Errorf("Detection of the defaults = %v, want 2s (500ms x 4)", got)
+	}
+	hb := wolfpackv1alpha1.HeartbeatSpec{Interval: &metav1.Duration{Duration: 250 * time.Millisecond}, Threshold: ptr.To[int32](6)}
+	if got := Detection(hb); got != 1500*time.Millisecond {
+		t.Errorf("Detection = %v, want 1.5s", got)
 	}
 }
