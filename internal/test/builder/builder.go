@@ -114,6 +114,12 @@ func (w *QuorumDiskWrapper) Owner(node string) *QuorumDiskWrapper {
 	return w
 }
 
+// Nodes sets status.nodes, the member nodes and their states.
+func (w *QuorumDiskWrapper) Nodes(nodes ...wp.NodeStatus) *QuorumDiskWrapper {
+	w.Status.Nodes = nodes
+	return w
+}
+
 // GroupWrapper builds a ResourceGroup.
 type GroupWrapper struct{ wp.ResourceGroup }
 
@@ -127,6 +133,21 @@ func Group(namespace, name string) *GroupWrapper {
 
 // Obj returns the ResourceGroup.
 func (w *GroupWrapper) Obj() *wp.ResourceGroup { return &w.ResourceGroup }
+
+// Generation sets metadata.generation, as the API server would.
+func (w *GroupWrapper) Generation(generation int64) *GroupWrapper {
+	w.ResourceGroup.Generation = generation
+	return w
+}
+
+// Annotation sets one annotation.
+func (w *GroupWrapper) Annotation(key, value string) *GroupWrapper {
+	if w.Annotations == nil {
+		w.Annotations = map[string]string{}
+	}
+	w.Annotations[key] = value
+	return w
+}
 
 // Cluster sets spec.cluster, the name of the group's QuorumDisk.
 func (w *GroupWrapper) Cluster(name string) *GroupWrapper {
@@ -254,6 +275,12 @@ func (w *ResourceWrapper) Custom(template, healthy string) *ResourceWrapper {
 	return w
 }
 
+// RestartPolicy sets spec.restartPolicy.
+func (w *ResourceWrapper) RestartPolicy(p wp.RestartPolicy) *ResourceWrapper {
+	w.Spec.RestartPolicy = p
+	return w
+}
+
 // State sets status.state.
 func (w *ResourceWrapper) State(s wp.ResourceState) *ResourceWrapper {
 	w.Status.State = s
@@ -269,5 +296,11 @@ func (w *ResourceWrapper) Node(node string) *ResourceWrapper {
 // Conditions sets status.conditions.
 func (w *ResourceWrapper) Conditions(conds ...metav1.Condition) *ResourceWrapper {
 	w.Status.Conditions = conds
+	return w
+}
+
+// LastFailure sets status.lastFailure.
+func (w *ResourceWrapper) LastFailure(f wp.ResourceFailure) *ResourceWrapper {
+	w.Status.LastFailure = &f
 	return w
 }

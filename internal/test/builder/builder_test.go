@@ -117,6 +117,7 @@ var template = corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.
 // vacuously.
 func TestObjectsAreValid(t *testing.T) {
 	vs := loadCRDs(t)
+	threshold := int32(0)
 	valid := map[string]runtime.Object{
 		"default QuorumDisk": QuorumDisk("demo").Obj(),
 		"default group":      Group("prod", "sql").Obj(),
@@ -125,13 +126,15 @@ func TestObjectsAreValid(t *testing.T) {
 			NodeSelector(map[string]string{wp.ClusterLabel: "demo"}).QuorumType(wp.NodeMajority).LeaseDuration(2*time.Second).
 			HeartbeatPort(3344).HeartbeatInterval(250*time.Millisecond).HeartbeatThreshold(4).
 			Network("private", "10.0.0.0/24", wp.PrivateNetwork).Network("public", "192.0.2.0/24", wp.PublicNetwork).
-			Owner("a").Obj(),
-		"group with every method": Group("prod", "sql").Cluster("prod").DesiredState(wp.DesiredOffline).PreferredOwners("a", "b").
-			State(wp.GroupOnline).OwnerNode("a").Epoch(3).Obj(),
+			Owner("a").Nodes(wp.NodeStatus{Name: "a", State: wp.NodeUp}, wp.NodeStatus{Name: "b", State: wp.NodeDown}).Obj(),
+		"group with every method": Group("prod", "sql").Generation(2).Annotation(wp.MoveToAnnotation, "b").Cluster("prod").
+			DesiredState(wp.DesiredOffline).PreferredOwners("a", "b").State(wp.GroupOnline).OwnerNode("a").Epoch(3).Obj(),
 		"ip resource": Resource("prod", "ip").UID("u-2").Group("web").DependsOn("disk", "cfg").IPAddress("192.0.2.50").PrefixLength(24).
 			State(wp.ResourceOnline).Node("a").Conditions(metav1.Condition{Type: wp.AddressAssignedCondition, Status: metav1.ConditionTrue,
 			Reason: wp.AddressAddedReason, LastTransitionTime: metav1.Now()}).Obj(),
-		"volume resource":      Resource("prod", "disk").Volume("sql-data").Obj(),
+		"volume resource": Resource("prod", "disk").Volume("sql-data").
+			RestartPolicy(wp.RestartPolicy{Action: wp.DoNotRestart, Threshold: &threshold, Period: &metav1.Duration{Duration: time.Minute}}).
+			State(wp.ResourceFailed).LastFailure(wp.ResourceFailure{Time: metav1.Now(), Node: "a", Reason: wp.RestartThresholdExceededReason}).Obj(),
 		"service resource":     Resource("prod", "name").Service(wp.ServiceResource{Ports: []corev1.ServicePort{{Port: 80}}}).Obj(),
 		"workload resource":    Resource("prod", "app").Workload(template).Obj(),
 		"workloadRef resource": Resource("prod", "web").WorkloadRef(wp.DeploymentKind, "web").Obj(),
@@ -186,7 +189,7 @@ func TestMethods(t *testing.T) {
 				NodeSelector(map[string]string{"l": "v"}).QuorumType(wp.NodeMajority).LeaseDuration(2*time.Second).
 				HeartbeatPort(port).HeartbeatInterval(250*time.Millisecond).HeartbeatThreshold(threshold).
 				Network("private", "10.0.0.0/24", wp.PrivateNetwork).Network("public", "192.0.2.0/24", wp.PublicNetwork).
-				Owner("a").Obj(),
+				Owner("a").Nodes(wp.NodeStatus{Name: "a", State: wp.NodeUp}).Obj(),
 			want: &wp.QuorumDisk{ObjectMeta: metav1.ObjectMeta{Name: "demo", UID: "u-1"},
 				Spec: wp.QuorumDiskSpec{
 					NodeSelector: map[string]string{"l": "v"},
@@ -200,7 +203,7 @@ func TestMethods(t *testing.T) {
 					LeaseDuration: &metav1.Duration{Duration: 2 * time.Second},
 					KeySecretRef:  wp.SecretKeyReference{Namespace: "ha", Name: "hb"},
 				},
-				Status: wp.QuorumDiskStatus{Owner: "a"},
+				Status: wp.QuorumDiskStatus{Owner: "a", Nodes: []wp.NodeStatus{{Name: "a", State: wp.NodeUp}}},
 			},
 		},
 		{
@@ -210,9 +213,10 @@ func TestMethods(t *testing.T) {
 		},
 		{
 			name: "group with every method",
-			got: Group("prod", "sql").Cluster("c").DesiredState(wp.DesiredOffline).PreferredOwners("a", "b").
-				State(wp.GroupPending).OwnerNode("a").Epoch(3).Obj(),
-			want: &wp.ResourceGroup{ObjectMeta: meta("prod", "sql"),
+			got: Group("prod", "sql").Generation(2).Annotation("k", "v").Annotation("l", "w").Cluster("c").DesiredState(wp.DesiredOffline).
+				PreferredOwners("a", "b").State(wp.GroupPending).OwnerNode("a").Epoch(3).Obj(),
+			want: &wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: "sql", Generation: 2,
+				Annotations: map[string]string{"k": "v", "l": "w"}},
 				Spec:   wp.ResourceGroupSpec{Cluster: "c", State: wp.DesiredOffline, PreferredOwners: []string{"a", "b"}},
 				Status: wp.ResourceGroupStatus{State: wp.GroupPending, OwnerNode: "a", Epoch: 3},
 			},
@@ -236,6 +240,15 @@ func TestMethods(t *testing.T) {
 			name: "volume resource",
 			got:  Resource("prod", "disk").Workload(template).Volume("sql-data").Obj(),
 			want: &wp.Resource{ObjectMeta: meta("prod", "disk"), Spec: wp.ResourceSpec{Group: "sql", Volume: &wp.VolumeResource{ClaimName: "sql-data"}}},
+		},
+		{
+			name: "restart policy and last failure",
+			got: Resource("prod", "disk").RestartPolicy(wp.RestartPolicy{Action: wp.Restart}).
+				LastFailure(wp.ResourceFailure{Node: "a", Reason: "Crashed"}).Obj(),
+			want: &wp.Resource{ObjectMeta: meta("prod", "disk"),
+				Spec:   wp.ResourceSpec{Group: "sql", Volume: &wp.VolumeResource{ClaimName: "data"}, RestartPolicy: wp.RestartPolicy{Action: wp.Restart}},
+				Status: wp.ResourceStatus{LastFailure: &wp.ResourceFailure{Node: "a", Reason: "Crashed"}},
+			},
 		},
 		{
 			name: "service resource",
