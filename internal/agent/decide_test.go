@@ -10,19 +10,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 )
 
 func ipResource(node string, state wp.ResourceState, conds ...metav1.Condition) *wp.Resource {
-	return &wp.Resource{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "ip"},
-		Spec:       wp.ResourceSpec{IPAddress: &wp.IPAddressResource{Address: "192.0.2.50", PrefixLength: ptr.To[int32](24)}},
-		Status:     wp.ResourceStatus{Node: node, State: state, Conditions: conds},
-	}
+	return builder.Resource("ns", "ip").IPAddress("192.0.2.50").PrefixLength(24).Node(node).State(state).Conditions(conds...).Obj()
 }
 
 func assigned(status metav1.ConditionStatus, reason string) metav1.Condition {
@@ -155,7 +151,8 @@ func TestChecksFor(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := &wp.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "r"}, Spec: tc.res}
+			res := builder.Resource("ns", "r").Obj()
+			res.Spec = tc.res
 			got, err := ChecksFor(res, tc.pod)
 			if tc.error != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.error) {
@@ -233,7 +230,7 @@ func TestMonitorCondition(t *testing.T) {
 func TestMustFail(t *testing.T) {
 	lease := 9 * time.Second // renew deadline 6s
 	cluster := func(typ wp.QuorumType, owner string, members int) *wp.QuorumDisk {
-		qd := &wp.QuorumDisk{Spec: wp.QuorumDiskSpec{QuorumType: typ}, Status: wp.QuorumDiskStatus{Owner: owner}}
+		qd := builder.QuorumDisk("demo").QuorumType(typ).Owner(owner).Obj()
 		for range members {
 			qd.Status.Nodes = append(qd.Status.Nodes, wp.NodeStatus{})
 		}

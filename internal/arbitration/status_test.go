@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 )
 
 func TestTaints(t *testing.T) {
@@ -84,8 +85,7 @@ func TestTaintChangeApply(t *testing.T) {
 }
 
 func TestSetHolderRunning(t *testing.T) {
-	qd := &wolfpackv1alpha1.QuorumDisk{ObjectMeta: metav1.ObjectMeta{Name: "prod"},
-		Spec: wolfpackv1alpha1.QuorumDiskSpec{VolumeClaim: wolfpackv1alpha1.VolumeClaimReference{Namespace: "wolfpack-system", Name: "quorum"}}}
+	qd := builder.QuorumDisk("prod").Claim("wolfpack-system", "quorum").Obj()
 	for _, tc := range []struct {
 		name   string
 		placed Placed

@@ -9,24 +9,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 )
 
 // objects are the sample group "sql" in namespace "ns", its resources (the dependency chain
 // disk <- ip <- server) and cluster "prod" with nodes a (Up) and b (Down for a minute).
 func objects() Objects {
 	res := func(name string, deps ...string) wp.Resource {
-		r := wp.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Spec: wp.ResourceSpec{Group: "sql"}}
-		for _, d := range deps {
-			r.Spec.DependsOn = append(r.Spec.DependsOn, wp.Dependency{Name: d})
-		}
-		return r
+		return *builder.Resource("ns", name).Group("sql").DependsOn(deps...).Obj()
 	}
 	return Objects{
-		Group: &wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "sql", Generation: 3},
-			Spec: wp.ResourceGroupSpec{Cluster: "prod", State: wp.DesiredOnline, PreferredOwners: []string{"a", "b"}}},
+		Group:     builder.Group("ns", "sql").Generation(3).Cluster("prod").DesiredState(wp.DesiredOnline).PreferredOwners("a", "b").Obj(),
 		Resources: []wp.Resource{res("disk"), res("ip", "disk"), res("server", "ip")},
-		Cluster: &wp.QuorumDisk{ObjectMeta: metav1.ObjectMeta{Name: "prod"}, Status: wp.QuorumDiskStatus{Nodes: []wp.NodeStatus{
-			{Name: "a", State: wp.NodeUp}, {Name: "b", State: wp.NodeDown, Since: metav1.NewTime(t0.Add(-time.Minute))}}}},
+		Cluster: builder.QuorumDisk("prod").Nodes(
+			wp.NodeStatus{Name: "a", State: wp.NodeUp}, wp.NodeStatus{Name: "b", State: wp.NodeDown, Since: metav1.NewTime(t0.Add(-time.Minute))}).Obj(),
 	}
 }
 
@@ -113,8 +109,8 @@ func TestObserve(t *testing.T) {
 func TestViewOf(t *testing.T) {
 	t.Parallel()
 	failed := func(reason, node string, action wp.RestartAction) *wp.Resource {
-		return &wp.Resource{Spec: wp.ResourceSpec{RestartPolicy: wp.RestartPolicy{Action: action}},
-			Status: wp.ResourceStatus{State: wp.ResourceFailed, Node: node, LastFailure: &wp.ResourceFailure{Reason: reason, Node: node}}}
+		return builder.Resource("ns", "server").RestartPolicy(wp.RestartPolicy{Action: action}).
+			State(wp.ResourceFailed).Node(node).LastFailure(wp.ResourceFailure{Reason: reason, Node: node}).Obj()
 	}
 	for _, tc := range []struct {
 		name string
@@ -125,7 +121,7 @@ func TestViewOf(t *testing.T) {
 		{"under Restart: stays Failed", failed(wp.RestartThresholdExceededReason, "a", wp.Restart), false},
 		{"on another node than the owner", failed(wp.RestartThresholdExceededReason, "b", wp.RestartOrFailover), false},
 		{"not restarted (DoNotRestart)", failed(wp.LooksAliveFailedReason, "a", wp.RestartOrFailover), false},
-		{"online", &wp.Resource{Status: wp.ResourceStatus{State: wp.ResourceOnline, Node: "a"}}, false},
+		{"online", builder.Resource("ns", "server").State(wp.ResourceOnline).Node("a").Obj(), false},
 	} {
 		if got := ViewOf(tc.res, "a"); got.WantsFailover != tc.want || got.State != tc.res.Status.State || got.Node != tc.res.Status.Node {
 			t.Errorf("%s: ViewOf = %+v, want WantsFailover %v", tc.name, got, tc.want)

@@ -9,16 +9,17 @@ import (
 	"k8s.io/utils/ptr"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 )
 
 func TestRestartPolicyOf(t *testing.T) {
 	t.Parallel()
-	got := RestartPolicyOf(&wp.Resource{})
+	got := RestartPolicyOf(builder.Resource("ns", "r").Obj())
 	if want := (RestartPolicy{Action: wp.RestartOrFailover, Threshold: 3, Period: 15 * time.Minute, Delay: 500 * time.Millisecond}); got != want {
 		t.Errorf("defaults: %+v, want %+v", got, want)
 	}
-	set := &wp.Resource{Spec: wp.ResourceSpec{RestartPolicy: wp.RestartPolicy{Action: wp.DoNotRestart, Threshold: ptr.To[int32](0),
-		Period: &metav1.Duration{Duration: time.Minute}, Delay: &metav1.Duration{Duration: 0}}}}
+	set := builder.Resource("ns", "r").RestartPolicy(wp.RestartPolicy{Action: wp.DoNotRestart, Threshold: ptr.To[int32](0),
+		Period: &metav1.Duration{Duration: time.Minute}, Delay: &metav1.Duration{Duration: 0}}).Obj()
 	if got, want := RestartPolicyOf(set), (RestartPolicy{Action: wp.DoNotRestart, Period: time.Minute}); got != want {
 		t.Errorf("set: %+v, want %+v", got, want)
 	}
@@ -27,12 +28,12 @@ func TestRestartPolicyOf(t *testing.T) {
 func TestPendingTooLong(t *testing.T) {
 	t.Parallel()
 	res := func(ready metav1.ConditionStatus, since time.Duration, failedAgo *time.Duration) *wp.Resource {
-		r := &wp.Resource{Status: wp.ResourceStatus{Conditions: []metav1.Condition{{Type: wp.ReadyCondition, Status: ready,
-			LastTransitionTime: metav1.NewTime(t0.Add(-since))}}}}
+		r := builder.Resource("ns", "r").Conditions(metav1.Condition{Type: wp.ReadyCondition, Status: ready,
+			LastTransitionTime: metav1.NewTime(t0.Add(-since))})
 		if failedAgo != nil {
-			r.Status.LastFailure = &wp.ResourceFailure{Time: metav1.NewTime(t0.Add(-*failedAgo))}
+			r.LastFailure(wp.ResourceFailure{Time: metav1.NewTime(t0.Add(-*failedAgo))})
 		}
-		return r
+		return r.Obj()
 	}
 	for _, tc := range []struct {
 		name string

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 )
 
 // Deadlines hold on a loaded 2-core machine; the figures are measured by the benchmark.
@@ -72,11 +73,9 @@ func TestResourcesAppliedToARunningManager(t *testing.T) {
 		w = f.watch(t)
 		startManager(t)
 		// The QuorumDisk and the group first; the group is Online, with nothing in it.
-		qd := validQuorumDisk(f.cluster)
-		qd.Spec.NodeSelector = map[string]string{wp.ClusterLabel: f.cluster}
+		qd := builder.QuorumDisk(f.cluster).NodeSelector(map[string]string{wp.ClusterLabel: f.cluster}).Obj()
 		must(t, k8sClient.Create(context.Background(), qd))
-		g := &wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "sql"},
-			Spec: wp.ResourceGroupSpec{Cluster: f.cluster, PreferredOwners: []string{f.a, f.b}}}
+		g := builder.Group(f.ns, "sql").Cluster(f.cluster).PreferredOwners(f.a, f.b).Obj()
 		must(t, k8sClient.Create(context.Background(), g))
 		eventually(t, "the empty group Online", func() error {
 			if s := f.group(t).Status; s.State != wp.GroupOffline || s.OwnerNode != f.a {
@@ -224,9 +223,8 @@ func TestBadInputLeavesTheRestOfTheGroupAlone(t *testing.T) {
 		{
 			name: "dependency on a resource of another group",
 			objects: []client.Object{
-				&wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "other"},
-					Spec: wp.ResourceGroupSpec{Cluster: f.cluster, State: wp.DesiredOffline}},
-				inGroup(resourceIn(f.ns, "o1"), "other"),
+				builder.Group(f.ns, "other").Cluster(f.cluster).DesiredState(wp.DesiredOffline).Obj(),
+				builder.Resource(f.ns, "o1").Group("other").Volume("sql-data").Obj(),
 				resourceIn(f.ns, "f", "o1"),
 			},
 			reason:  wp.ForeignDependencyReason,
@@ -285,18 +283,9 @@ func TestBadInputLeavesTheRestOfTheGroupAlone(t *testing.T) {
 	}
 }
 
+// resourceIn is a resource of the group sql, on the claim sql-data, that depends on deps.
 func resourceIn(ns, name string, deps ...string) *wp.Resource {
-	r := validResource(ns, name)
-	for _, d := range deps {
-		r.Spec.DependsOn = append(r.Spec.DependsOn, wp.Dependency{Name: d})
-	}
-	r.Spec.Volume.ClaimName = "sql-data"
-	return r
-}
-
-func inGroup(r *wp.Resource, group string) *wp.Resource {
-	r.Spec.Group = group
-	return r
+	return builder.Resource(ns, name).Group("sql").DependsOn(deps...).Volume("sql-data").Obj()
 }
 
 // expectEvent waits for an events.k8s.io Event on the group with reason and a note containing

@@ -5,20 +5,19 @@ import (
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/patch"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 )
 
 // TestPatchHelper writes a reconcile's changes through the patch helper against the API server.
 func TestPatchHelper(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	g := &wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "g",
-		Annotations: map[string]string{wp.MoveToAnnotation: "b", "keep": "me"}},
-		Spec: wp.ResourceGroupSpec{Cluster: "c", State: wp.DesiredOnline}}
+	g := builder.Group(ns, "g").Annotation(wp.MoveToAnnotation, "b").Annotation("keep", "me").
+		Cluster("c").DesiredState(wp.DesiredOnline).Obj()
 	must(t, k8sClient.Create(ctx, g))
 	read := func() *wp.ResourceGroup {
 		got := &wp.ResourceGroup{}
