@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -9,7 +10,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,6 +26,8 @@ import (
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/failover"
 	"github.com/wolfpack-ha/wolfpack/internal/graph"
+	"github.com/wolfpack-ha/wolfpack/internal/membership"
+	"github.com/wolfpack-ha/wolfpack/internal/patch"
 	"github.com/wolfpack-ha/wolfpack/internal/resourcetype"
 )
 
@@ -52,8 +54,10 @@ type ResourceReconciler struct {
 	lastIsAlive sync.Map
 }
 
-// Reconcile brings one resource to where its group wants it.
-func (r *ResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile brings one resource to where its group wants it. What it learns on the way (a
+// failure, a restart, a new state) is written at the end whatever else happens, so that an
+// action that fails never hides it.
+func (r *ResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
 	res := &wolfpackv1alpha1.Resource{}
 	if err := r.Get(ctx, req.NamespacedName, res); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -62,56 +66,61 @@ func (r *ResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	old := res.DeepCopy()
-	now := r.Clock.Now()
+	var group *wolfpackv1alpha1.ResourceGroup
+	var events []failover.Event
+	helper := patch.NewHelper(res, r.Client)
+	defer func() {
+		failover.SetResourceConditions(&res.Status)
+		res.Status.ObservedGeneration = res.Generation
+		if err := helper.Patch(ctx, res); err != nil {
+			reterr = errors.Join(reterr, err)
+			return
+		}
+		for _, e := range events {
+			r.Recorder.Eventf(res, group, eventType(e.Warning), e.Reason, "Reconcile", "%s", e.Message)
+		}
+		setResourceState(res.Namespace, res.Name, res.Status.State)
+	}()
 
 	group, plan, views, invalid, err := r.observe(ctx, res)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	result := ctrl.Result{}
-	var events []failover.Event
 	if invalid != nil {
 		// Leave everything running as it is; the group says what is wrong.
 		meta.SetStatusCondition(&res.Status.Conditions, *invalid)
-	} else {
-		meta.SetStatusCondition(&res.Status.Conditions, metav1.Condition{Type: wolfpackv1alpha1.ValidCondition,
-			Status: metav1.ConditionTrue, Reason: wolfpackv1alpha1.AsExpectedReason, Message: "the resource's group is consistent"})
-		node, online := failover.Target(&group.Status, plan, res.Name)
-		h, err := r.Handlers.For(res)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		hreq := resourcetype.Request{Resource: res, Placement: resourcetype.Placement{Node: node, Epoch: group.Status.Epoch},
-			Fenced: r.fencedFunc(ctx, group.Spec.Cluster, now)}
-		waiting := failover.Waiting(dependencyNames(res), views, node)
-		switch {
-		case online && res.Status.State != wolfpackv1alpha1.ResourceOnline && len(waiting) > 0:
-			// Not before its dependencies: a change of theirs brings this one back here.
-			if res.Status.State == "" {
-				res.Status.State = wolfpackv1alpha1.ResourceOffline
-			}
-		case online:
-			result, events, err = r.online(ctx, h, hreq, now)
-		default:
-			result, events, err = r.offline(ctx, h, hreq, group.Spec.Cluster, now)
-		}
-		if err != nil {
-			return ctrl.Result{}, err
-		}
+		return ctrl.Result{}, nil
 	}
-	setResourceConditions(res)
-	res.Status.ObservedGeneration = res.Generation
-	if !equality.Semantic.DeepEqual(old.Status, res.Status) {
-		if err := r.Status().Patch(ctx, res, client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})); err != nil {
-			return ctrl.Result{}, err
-		}
-		for _, e := range events {
-			r.Recorder.Eventf(res, group, eventType(e.Warning), e.Reason, "Reconcile", e.Message)
-		}
-		setResourceState(res.Namespace, res.Name, res.Status.State)
+	meta.SetStatusCondition(&res.Status.Conditions, metav1.Condition{Type: wolfpackv1alpha1.ValidCondition,
+		Status: metav1.ConditionTrue, Reason: wolfpackv1alpha1.AsExpectedReason, Message: "the resource's group is consistent"})
+	result, evs, err := r.reconcileNormal(ctx, res, group, plan, views)
+	events = evs
+	return result, err
+}
+
+// reconcileNormal keeps the resource online on its group's node, or takes it offline.
+func (r *ResourceReconciler) reconcileNormal(ctx context.Context, res *wolfpackv1alpha1.Resource, group *wolfpackv1alpha1.ResourceGroup,
+	plan graph.Plan, views map[string]failover.ResourceView) (ctrl.Result, []failover.Event, error) {
+	now := r.Clock.Now()
+	node, online := failover.Target(&group.Status, plan, res.Name)
+	h, err := r.Handlers.For(res)
+	if err != nil {
+		return ctrl.Result{}, nil, err
 	}
-	return result, nil
+	hreq := resourcetype.Request{Resource: res, Placement: resourcetype.Placement{Node: node, Epoch: group.Status.Epoch},
+		Fenced: r.fencedFunc(ctx, group.Spec.Cluster, now)}
+	switch {
+	case online && res.Status.State != wolfpackv1alpha1.ResourceOnline && len(failover.Waiting(dependencyNames(res), views, node)) > 0:
+		// Not before its dependencies: a change of theirs brings this one back here.
+		if res.Status.State == "" {
+			res.Status.State = wolfpackv1alpha1.ResourceOffline
+		}
+		return ctrl.Result{}, nil, nil
+	case online:
+		return r.online(ctx, h, hreq, now)
+	default:
+		return r.offline(ctx, h, hreq, group.Spec.Cluster, now)
+	}
 }
 
 // observe reads the resource's group and its dependency order. A non-nil condition says they
@@ -139,7 +148,7 @@ func (r *ResourceReconciler) observe(ctx context.Context, res *wolfpackv1alpha1.
 	views := map[string]failover.ResourceView{}
 	for i := range resources.Items {
 		if other := &resources.Items[i]; other.Spec.Group == group.Name {
-			views[other.Name] = resourceView(other, group.Status.OwnerNode)
+			views[other.Name] = failover.ViewOf(other, group.Status.OwnerNode)
 		}
 	}
 	return group, plan, views, nil, nil
@@ -166,10 +175,14 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 			s.State = wolfpackv1alpha1.ResourceOffline
 		}
 	}
-	policy := restartPolicy(res)
+	policy := failover.RestartPolicyOf(res)
 	if s.State == wolfpackv1alpha1.ResourceFailed {
 		// Failed on this node for good: the group decides what happens next.
 		return ctrl.Result{}, nil, nil
+	}
+	if failover.Restarting(s, req.Node) {
+		// The failure is counted; taking the resource offline did not go through: again.
+		return r.restart(ctx, h, req, policy)
 	}
 	if f := s.LastFailure; s.State == wolfpackv1alpha1.ResourceOnlinePending && f != nil && f.Node == req.Node {
 		if wait := f.Time.Add(policy.Delay).Sub(now); wait > 0 {
@@ -184,9 +197,9 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 		return r.failed(ctx, h, req, policy, c.Reason, fmt.Sprintf("node agent on %s: %s", req.Node, c.Message), now)
 	}
 
-	if s.State == wolfpackv1alpha1.ResourceOnlinePending && pendingTooLong(res, now) {
+	if s.State == wolfpackv1alpha1.ResourceOnlinePending && failover.PendingTooLong(res, now) {
 		return r.failed(ctx, h, req, policy, wolfpackv1alpha1.PendingTimeoutReason,
-			fmt.Sprintf("not online on %s within pendingTimeout %s", req.Node, pendingTimeout(res)), now)
+			fmt.Sprintf("not online on %s within pendingTimeout %s", req.Node, res.Spec.PendingTimeoutOrDefault()), now)
 	}
 
 	result, thorough, err := r.probe(ctx, h, req, now)
@@ -198,7 +211,7 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 	switch result.State {
 	case resourcetype.Online:
 		s.State = wolfpackv1alpha1.ResourceOnline
-		poll := looksAliveInterval(res)
+		poll := res.Spec.LooksAlivePollIntervalOrDefault()
 		var evs []failover.Event
 		if was != s.State {
 			// A MonitorHealthy left from an earlier run does not speak for this one.
@@ -210,7 +223,7 @@ func (r *ResourceReconciler) online(ctx context.Context, h resourcetype.Handler,
 		s.State = wolfpackv1alpha1.ResourceOnlinePending
 		// Pods, Services, Deployments and StatefulSets are watched; claims, attachments and
 		// custom objects are polled.
-		return ctrl.Result{RequeueAfter: min(looksAliveInterval(res), pendingTimeout(res))}, nil, nil
+		return ctrl.Result{RequeueAfter: min(res.Spec.LooksAlivePollIntervalOrDefault(), res.Spec.PendingTimeoutOrDefault())}, nil, nil
 	case resourcetype.Failed:
 	}
 	reason := wolfpackv1alpha1.LooksAliveFailedReason
@@ -266,13 +279,14 @@ func (r *ResourceReconciler) failed(ctx context.Context, h resourcetype.Handler,
 	s.Restarts, s.RestartPeriodStart = d.Count.Restarts, ptr.To(metav1.NewTime(d.Count.PeriodStart))
 	s.LastFailure = &wolfpackv1alpha1.ResourceFailure{Time: metav1.NewTime(now), Node: req.Node, Reason: reason, Message: message}
 	if d.Action == failover.RestartResource {
-		if _, err := h.Offline(ctx, req); err != nil {
-			return ctrl.Result{}, nil, err
-		}
-		s.State = wolfpackv1alpha1.ResourceOnlinePending
+		// The failure and the restart are counted now, and written even if taking the resource
+		// offline fails: then the restart goes on from its offline step (Restarting).
+		s.State, s.Node = wolfpackv1alpha1.ResourceOfflinePending, req.Node
 		resourceRestarts.WithLabelValues(res.Namespace, res.Name).Inc()
-		return ctrl.Result{RequeueAfter: policy.Delay}, []failover.Event{{Warning: true, Reason: reason,
-			Message: fmt.Sprintf("%s; restart %d of %d on %s", message, d.Count.Restarts, policy.Threshold, req.Node)}}, nil
+		event := failover.Event{Warning: true, Reason: reason,
+			Message: fmt.Sprintf("%s; restart %d of %d on %s", message, d.Count.Restarts, policy.Threshold, req.Node)}
+		result, events, err := r.restart(ctx, h, req, policy)
+		return result, append([]failover.Event{event}, events...), err
 	}
 	s.State = wolfpackv1alpha1.ResourceFailed
 	msg := message + "; not restarted (restartPolicy DoNotRestart)"
@@ -285,6 +299,18 @@ func (r *ResourceReconciler) failed(ctx context.Context, h resourcetype.Handler,
 	}
 	s.LastFailure.Message = msg
 	return ctrl.Result{}, []failover.Event{{Warning: true, Reason: s.LastFailure.Reason, Message: msg}}, nil
+}
+
+// restart takes the resource offline for its restart, and brings it online after the restart
+// delay.
+func (r *ResourceReconciler) restart(ctx context.Context, h resourcetype.Handler, req resourcetype.Request, policy failover.RestartPolicy) (
+	ctrl.Result, []failover.Event, error,
+) {
+	if _, err := h.Offline(ctx, req); err != nil {
+		return ctrl.Result{}, nil, fmt.Errorf("taking resource %s/%s offline on %s to restart it: %w", req.Resource.Namespace, req.Resource.Name, req.Node, err)
+	}
+	req.Resource.Status.State = wolfpackv1alpha1.ResourceOnlinePending
+	return ctrl.Result{RequeueAfter: policy.Delay}, nil, nil
 }
 
 // offline takes the resource offline where it ran: gracefully, or at once when that node is
@@ -308,11 +334,11 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	switch {
 	case fenced:
 		stop = h.Terminate
-	case s.State == wolfpackv1alpha1.ResourceOfflinePending && pendingTooLong(req.Resource, now):
+	case s.State == wolfpackv1alpha1.ResourceOfflinePending && failover.PendingTooLong(req.Resource, now):
 		// As MSCS does with a resource that does not go offline in time: terminate it.
 		stop = h.Terminate
 		events = append(events, failover.Event{Warning: true, Reason: wolfpackv1alpha1.PendingTimeoutReason,
-			Message: fmt.Sprintf("not offline on %s within pendingTimeout %s: terminating", where, pendingTimeout(req.Resource))})
+			Message: fmt.Sprintf("not offline on %s within pendingTimeout %s: terminating", where, req.Resource.Spec.PendingTimeoutOrDefault())})
 	}
 	result, err := stop(ctx, req)
 	if err != nil {
@@ -328,11 +354,11 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	s.State = wolfpackv1alpha1.ResourceOfflinePending
 	// Look again at the poll interval, or sooner when a Down node, where nothing stops
 	// gracefully, will count as fenced.
-	poll := looksAliveInterval(req.Resource)
+	poll := req.Resource.Spec.LooksAlivePollIntervalOrDefault()
 	if wait > 0 && wait < poll {
 		poll = wait
 	}
-	return ctrl.Result{RequeueAfter: min(poll, pendingTimeout(req.Resource))}, events, nil
+	return ctrl.Result{RequeueAfter: min(poll, req.Resource.Spec.PendingTimeoutOrDefault())}, events, nil
 }
 
 // fencedFunc answers whether a node of the cluster can no longer run anything.
@@ -353,7 +379,7 @@ func (r *ResourceReconciler) fenceWait(ctx context.Context, cluster, name string
 	if err := r.Get(ctx, types.NamespacedName{Name: cluster}, qd); err == nil {
 		for _, n := range qd.Status.Nodes {
 			if n.Name == name {
-				return failover.FencedAfter(n, now, r.FenceGrace)
+				return membership.FencedAfter(n, now, r.FenceGrace)
 			}
 		}
 	}
@@ -363,64 +389,8 @@ func (r *ResourceReconciler) fenceWait(ctx context.Context, cluster, name string
 }
 
 func (r *ResourceReconciler) isAliveDue(res *wolfpackv1alpha1.Resource, now time.Time) bool {
-	interval := ptr.Deref(res.Spec.IsAlivePollInterval, metav1.Duration{Duration: time.Minute}).Duration
 	last, ok := r.lastIsAlive.Load(client.ObjectKeyFromObject(res))
-	return !ok || now.Sub(last.(time.Time)) >= interval
-}
-
-func pendingTimeout(res *wolfpackv1alpha1.Resource) time.Duration {
-	return ptr.Deref(res.Spec.PendingTimeout, metav1.Duration{Duration: 3 * time.Minute}).Duration
-}
-
-// pendingTooLong says whether the resource has been pending for longer than its pendingTimeout:
-// since it stopped being Ready, or since its last failure if that came later.
-func pendingTooLong(res *wolfpackv1alpha1.Resource, now time.Time) bool {
-	ready := meta.FindStatusCondition(res.Status.Conditions, wolfpackv1alpha1.ReadyCondition)
-	if ready == nil || ready.Status != metav1.ConditionFalse {
-		return false
-	}
-	since := ready.LastTransitionTime.Time
-	if f := res.Status.LastFailure; f != nil && f.Time.After(since) {
-		since = f.Time.Time
-	}
-	return now.Sub(since) > pendingTimeout(res)
-}
-
-func looksAliveInterval(res *wolfpackv1alpha1.Resource) time.Duration {
-	return ptr.Deref(res.Spec.LooksAlivePollInterval, metav1.Duration{Duration: 5 * time.Second}).Duration
-}
-
-func restartPolicy(res *wolfpackv1alpha1.Resource) failover.RestartPolicy {
-	p := res.Spec.RestartPolicy
-	action := p.Action
-	if action == "" {
-		action = wolfpackv1alpha1.RestartOrFailover
-	}
-	return failover.RestartPolicy{
-		Action:    action,
-		Threshold: ptr.Deref(p.Threshold, 3),
-		Period:    ptr.Deref(p.Period, metav1.Duration{Duration: 15 * time.Minute}).Duration,
-		Delay:     ptr.Deref(p.Delay, metav1.Duration{Duration: 500 * time.Millisecond}).Duration,
-	}
-}
-
-// setResourceConditions derives Ready and Healthy from the state.
-func setResourceConditions(res *wolfpackv1alpha1.Resource) {
-	s := &res.Status
-	ready := metav1.Condition{Type: wolfpackv1alpha1.ReadyCondition, Status: metav1.ConditionFalse,
-		Reason: wolfpackv1alpha1.ReconcilingReason, Message: "the resource is " + string(s.State)}
-	if valid := meta.FindStatusCondition(s.Conditions, wolfpackv1alpha1.ValidCondition); valid != nil && valid.Status == metav1.ConditionFalse {
-		ready.Reason, ready.Message = valid.Reason, valid.Message
-	} else if s.State == wolfpackv1alpha1.ResourceOnline || s.State == wolfpackv1alpha1.ResourceOffline {
-		ready.Status, ready.Reason = metav1.ConditionTrue, wolfpackv1alpha1.AsExpectedReason
-	}
-	meta.SetStatusCondition(&s.Conditions, ready)
-	healthy := metav1.Condition{Type: wolfpackv1alpha1.HealthyCondition, Status: metav1.ConditionTrue,
-		Reason: wolfpackv1alpha1.AsExpectedReason, Message: "no failure"}
-	if s.State == wolfpackv1alpha1.ResourceFailed && s.LastFailure != nil {
-		healthy.Status, healthy.Reason, healthy.Message = metav1.ConditionFalse, s.LastFailure.Reason, s.LastFailure.Message
-	}
-	meta.SetStatusCondition(&s.Conditions, healthy)
+	return !ok || now.Sub(last.(time.Time)) >= res.Spec.IsAlivePollIntervalOrDefault()
 }
 
 // SetupWithManager registers the controller.

@@ -26,7 +26,7 @@ type Options struct {
 	// include it.
 	LeaseNamespace string
 	// Holder says how quorum holder pods are made (LeaseNamespace and Block are filled in per
-	// cluster). Without an image the manager runs no holder pods.
+	// cluster). Without an image the manager runs no holder pods: they are run some other way.
 	Holder arbitration.PodOptions
 }
 
@@ -37,7 +37,14 @@ func CacheOptions(leaseNamespace string) cache.Options {
 	}}
 }
 
-// Setup registers the Membership Manager, the Failover Manager and the Resource Manager with mgr.
+// setup is a controller to register, by name for errors.
+type setup struct {
+	name string
+	r    interface{ SetupWithManager(ctrl.Manager) error }
+}
+
+// Setup registers the controllers with mgr: the Membership Manager, the quorum holder's
+// placement, the out-of-service taint, the Failover Manager and the Resource Manager.
 func Setup(mgr ctrl.Manager, o Options) error {
 	if o.GroupClock == nil {
 		o.GroupClock = clock.RealClock{}
@@ -46,24 +53,25 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		o.ResourceClock = clock.RealClock{}
 	}
 	recorder := mgr.GetEventRecorder("wolfpack-manager")
-	if err := (&QuorumDiskReconciler{
-		Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}, LeaseNamespace: o.LeaseNamespace,
-		FenceGrace: o.FenceGrace, Holder: o.Holder,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the QuorumDisk controller: %w", err)
+	setups := []setup{
+		{"membership", &MembershipReconciler{Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{},
+			LeaseNamespace: o.LeaseNamespace}},
+		{"out-of-service", &OutOfServiceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+			Clock: clock.RealClock{}, FenceGrace: o.FenceGrace}},
+		{"ResourceGroup", &ResourceGroupReconciler{Client: mgr.GetClient(), Recorder: recorder, Clock: o.GroupClock,
+			FenceGrace: o.FenceGrace, Concurrency: o.Concurrency}},
+		{"Resource", &ResourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+			Clock: o.ResourceClock, FenceGrace: o.FenceGrace, Concurrency: 2 * o.Concurrency,
+			Handlers: resourcetype.NewRegistry(resourcetype.Clients{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()})}},
 	}
-	if err := (&ResourceGroupReconciler{
-		Client: mgr.GetClient(), Recorder: recorder, Clock: o.GroupClock,
-		FenceGrace: o.FenceGrace, Concurrency: o.Concurrency,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the ResourceGroup controller: %w", err)
+	if o.Holder.Image != "" {
+		setups = append(setups, setup{"quorum holder", &QuorumHolderReconciler{Client: mgr.GetClient(), Recorder: recorder,
+			LeaseNamespace: o.LeaseNamespace, Holder: o.Holder}})
 	}
-	if err := (&ResourceReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: o.ResourceClock,
-		FenceGrace: o.FenceGrace, Concurrency: 2 * o.Concurrency,
-		Handlers: resourcetype.NewRegistry(resourcetype.Clients{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}),
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the Resource controller: %w", err)
+	for _, s := range setups {
+		if err := s.r.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the %s controller: %w", s.name, err)
+		}
 	}
 	return nil
 }

@@ -8,6 +8,10 @@ const (
 	// QuorumCondition is True on a QuorumDisk while one member node holds the quorum lease.
 	QuorumCondition = "Quorum"
 
+	// HolderRunningCondition is True on a QuorumDisk while the quorum holder runs, or was just
+	// started, on the member node that is to hold the quorum disk; False says why none does.
+	HolderRunningCondition = "HolderRunning"
+
 	// ValidCondition is True when what several objects say together is consistent: for a group,
 	// its resources form a DAG of dependencies within the group and its preferred owners are
 	// cluster nodes; for a resource, its dependencies exist in its own group.
@@ -20,6 +24,11 @@ const (
 	// FailoverAllowedCondition is False on a ResourceGroup that has used up its failovers for
 	// the current period and stays Failed until an administrator acts.
 	FailoverAllowedCondition = "FailoverAllowed"
+
+	// MoveAcceptedCondition is the Failover Manager's answer to the last move request (the
+	// wolfpack.dev/move-to annotation) on a ResourceGroup: True when it started the move, False
+	// with the reason it refused it. It is written before the annotation is removed.
+	MoveAcceptedCondition = "MoveAccepted"
 
 	// HealthyCondition is True on a Resource whose last LooksAlive and IsAlive checks passed.
 	HealthyCondition = "Healthy"
@@ -53,6 +62,10 @@ const (
 	// HolderPlacedReason means the manager started a quorum holder pod on a member node, to take
 	// or keep the quorum disk's lease.
 	HolderPlacedReason = "HolderPlaced"
+	// ClaimNotFoundReason means spec.volumeClaim names no PersistentVolumeClaim.
+	ClaimNotFoundReason = "ClaimNotFound"
+	// HolderFailedReason means the manager could not start the quorum holder's pod.
+	HolderFailedReason = "HolderFailed"
 	// HolderRemovedReason means the manager deleted the quorum holder pod of a node that is no
 	// longer to hold the quorum disk (the node is Down or left the cluster).
 	HolderRemovedReason = "HolderRemoved"
@@ -69,7 +82,8 @@ const (
 	MissingDependencyReason = "MissingDependency"
 	// ForeignDependencyReason means a resource depends on a resource of another group.
 	ForeignDependencyReason = "ForeignDependency"
-	// UnknownNodeReason means preferredOwners or possibleOwners names a node outside the cluster.
+	// UnknownNodeReason means preferredOwners or possibleOwners names a node outside the cluster,
+	// or that a move to such a node was refused.
 	UnknownNodeReason = "UnknownNode"
 	// ClusterNotFoundReason means spec.cluster names no QuorumDisk; for a resource, spec.group names
 	// no ResourceGroup.
@@ -82,6 +96,17 @@ const (
 
 	// MoveRequestedReason means an administrator asked for a move.
 	MoveRequestedReason = "MoveRequested"
+	// MoveStartedReason means the manager started the move an administrator asked for.
+	MoveStartedReason = "MoveStarted"
+	// DesiredOfflineReason means a move was refused because the group's desired state is Offline.
+	DesiredOfflineReason = "DesiredOffline"
+	// AlreadyOwnerReason means a move was refused because the group already runs on that node.
+	AlreadyOwnerReason = "AlreadyOwner"
+	// NodeNotUpReason means a move was refused because the node is not Up.
+	NodeNotUpReason = "NodeNotUp"
+	// NotPossibleOwnerReason means a move was refused because a resource of the group may not
+	// run on that node (possibleOwners).
+	NotPossibleOwnerReason = "NotPossibleOwner"
 	// MoveSucceededReason means a move ended with every resource Online on the target node.
 	MoveSucceededReason = "MoveSucceeded"
 	// MoveFailedReason means a move could not be carried out.
@@ -128,7 +153,8 @@ const (
 	// HeartbeatLostReason means an agent stopped hearing a peer on every network.
 	HeartbeatLostReason = "HeartbeatLost"
 	// SelfFencedReason means a node's agent failed its node: it stopped the node's group
-	// workloads because its side of a partition has no quorum or it cannot renew its Lease.
+	// workloads because its side of a partition has no quorum or it cannot renew its Lease. A
+	// move to such a node is refused with it.
 	SelfFencedReason = "SelfFenced"
 	// RejoinedReason means a node's agent that had failed its node has quorum and its Lease again.
 	RejoinedReason = "Rejoined"

@@ -202,14 +202,14 @@ func newManager(ctx context.Context, cfg *rest.Config, o *options) (ctrl.Manager
 	return mgr, mgr.AddReadyzCheck("readyz", healthz.Ping)
 }
 
-// setup adds the membership, the Resource Monitor and the floating addresses to mgr.
+// setup adds the node manager, the Resource Monitor and the floating addresses to mgr.
 func setup(mgr ctrl.Manager, o *options, clusterName string) error {
 	recorder := mgr.GetEventRecorder("wolfpack-node-agent")
 	hbMetrics := heartbeat.NewMetrics()
 	monMetrics := monitor.NewMetrics()
 	metrics.Registry.MustRegister(append(hbMetrics.Collectors(), monMetrics.Collectors()...)...)
 
-	m := &agent.Membership{
+	m := &agent.NodeManager{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{},
 		Node: o.node, Cluster: clusterName, LeaseNamespace: o.leaseNamespace,
 		Addresses: o.addresses, HostAddrs: hostAddrs, Metrics: hbMetrics,

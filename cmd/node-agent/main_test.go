@@ -40,6 +40,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/heartbeat"
 	localcluster "github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
 	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
@@ -313,20 +314,10 @@ func newFixture(t *testing.T, cluster, node, peer string, h byte, key []byte) *f
 	if err := c.Create(ctx, n); err != nil {
 		t.Fatal(err)
 	}
-	f.qd = &wolfpackv1alpha1.QuorumDisk{
-		ObjectMeta: metav1.ObjectMeta{Name: cluster},
-		Spec: wolfpackv1alpha1.QuorumDiskSpec{
-			VolumeClaim:  wolfpackv1alpha1.VolumeClaimReference{Namespace: "default", Name: cluster + "-quorum"},
-			KeySecretRef: wolfpackv1alpha1.SecretKeyReference{Namespace: envtest.LeaseNamespace, Name: keySecret},
-			Heartbeat: wolfpackv1alpha1.HeartbeatSpec{
-				Port: ptr.To(int32(f.port)),
-				Networks: []wolfpackv1alpha1.HeartbeatNetwork{
-					{Name: "private", CIDR: "127.0.0.0/24", Role: wolfpackv1alpha1.PrivateNetwork},
-					{Name: "public", CIDR: "127.0.1.0/24", Role: wolfpackv1alpha1.PublicNetwork},
-				},
-			},
-		},
-	}
+	f.qd = builder.QuorumDisk(cluster).Claim("default", cluster+"-quorum").KeySecret(envtest.LeaseNamespace, keySecret).
+		HeartbeatPort(int32(f.port)).
+		Network("private", "127.0.0.0/24", wolfpackv1alpha1.PrivateNetwork).
+		Network("public", "127.0.1.0/24", wolfpackv1alpha1.PublicNetwork).Obj()
 	if err := c.Create(ctx, f.qd); err != nil {
 		t.Fatal(err)
 	}

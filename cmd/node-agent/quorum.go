@@ -12,13 +12,11 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -125,7 +123,7 @@ func (o *quorumOptions) run(ctx context.Context, log logr.Logger) error {
 	if err := c.Get(ctx, client.ObjectKey{Name: o.cluster}, qd); err != nil {
 		return fmt.Errorf("reading QuorumDisk %s (--cluster): %w", o.cluster, err)
 	}
-	duration := ptr.Deref(qd.Spec.LeaseDuration, metav1.Duration{Duration: quorumholder.DefaultLeaseDuration}).Duration
+	duration := qd.Spec.LeaseDurationOrDefault()
 
 	dev, err := openQuorumDevice(o.device, o.format, quorum.Layout{Slots: o.slots, LogEntries: o.logEntries}.Size())
 	if err != nil {

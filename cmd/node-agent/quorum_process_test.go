@@ -24,6 +24,7 @@ import (
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/quorum"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
@@ -55,16 +56,9 @@ func TestQuorumHolderProcesses(t *testing.T) {
 	leases := kubernetes.NewForConfigOrDie(restConfig).CoordinationV1().Leases(envtest.LeaseNamespace)
 	leaseName := membership.QuorumLeaseName(cluster)
 
-	qd := &wolfpackv1alpha1.QuorumDisk{
-		ObjectMeta: metav1.ObjectMeta{Name: cluster},
-		Spec: wolfpackv1alpha1.QuorumDiskSpec{
-			VolumeClaim:  wolfpackv1alpha1.VolumeClaimReference{Namespace: envtest.LeaseNamespace, Name: cluster},
-			KeySecretRef: wolfpackv1alpha1.SecretKeyReference{Namespace: envtest.LeaseNamespace, Name: keySecret},
-			// interval x threshold (the default 4) = 1s, shorter than the lease, as CEL requires.
-			Heartbeat:     wolfpackv1alpha1.HeartbeatSpec{Interval: &metav1.Duration{Duration: 250 * time.Millisecond}},
-			LeaseDuration: &metav1.Duration{Duration: leaseDuration},
-		},
-	}
+	qd := builder.QuorumDisk(cluster).Claim(envtest.LeaseNamespace, cluster).KeySecret(envtest.LeaseNamespace, keySecret).
+		// interval x threshold (the default 4) = 1s, shorter than the lease, as CEL requires.
+		HeartbeatInterval(250 * time.Millisecond).LeaseDuration(leaseDuration).Obj()
 	if err := c.Create(ctx, qd); err != nil {
 		t.Fatal(err)
 	}

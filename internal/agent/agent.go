@@ -29,9 +29,11 @@ import (
 // nodes' InternalIP addresses.
 const DefaultNetwork = "internal"
 
-// Membership is the agent's Node Manager and Cluster Network Driver: it exchanges heartbeats with
-// the peers whose Leases it sees, and renews its own node's Lease with what it hears.
-type Membership struct {
+// NodeManager is the agent's Node Manager and Cluster Network Driver, as MSCS names them: it
+// exchanges heartbeats with the peers whose Leases it sees, renews its own node's Lease with what
+// it hears (the view that internal/membership computes node states from), and fails its node when
+// it must.
+type NodeManager struct {
 	// Client reads through the agent's cache; APIReader reads the key Secret, which is not cached.
 	Client    client.Client
 	APIReader client.Reader
@@ -67,21 +69,13 @@ type Membership struct {
 	fenced      bool
 }
 
-// RenewDeadline is how long an agent may go without renewing its Lease before it fails its node:
-// two thirds of the lease duration. The last third covers stopping the workloads and the clocks
-// of agent and manager running at different rates (the manager times the Lease from when it saw
-// the renewal, which is later than when the agent began it).
-func RenewDeadline(leaseDuration time.Duration) time.Duration {
-	return leaseDuration * 2 / 3
-}
-
 // NeedLeaderElection is false: every agent runs.
-func (m *Membership) NeedLeaderElection() bool { return false }
+func (m *NodeManager) NeedLeaderElection() bool { return false }
 
 // Start runs the heartbeats and the Lease renewals until ctx ends. A change of the cluster's
 // heartbeat settings or key restarts the heartbeats with the new ones.
-func (m *Membership) Start(ctx context.Context) error {
-	log := ctrl.LoggerFrom(ctx).WithName("membership")
+func (m *NodeManager) Start(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithName("node-manager")
 	m.started = m.Clock.Now()
 	// No renewal yet: an agent that restarts and cannot renew at once fails its node, since its
 	// previous run may have renewed last just before it stopped, and the manager times the Lease
@@ -111,7 +105,7 @@ func (m *Membership) Start(ctx context.Context) error {
 }
 
 // config reads the cluster and its key and makes the transport's configuration.
-func (m *Membership) config(ctx context.Context) (heartbeat.Config, *wolfpackv1alpha1.QuorumDisk, error) {
+func (m *NodeManager) config(ctx context.Context) (heartbeat.Config, *wolfpackv1alpha1.QuorumDisk, error) {
 	qd := &wolfpackv1alpha1.QuorumDisk{}
 	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
 		return heartbeat.Config{}, nil, fmt.Errorf("reading QuorumDisk %s: %w", m.Cluster, err)
@@ -137,7 +131,7 @@ func (m *Membership) config(ctx context.Context) (heartbeat.Config, *wolfpackv1a
 		action := fence.ActionFor(qd.Spec.Fencing, m.Node)
 		opts := m.FenceOptions
 		if opts.WatchdogTimeout == 0 {
-			opts.WatchdogTimeout = RenewDeadline(ptr.Deref(qd.Spec.LeaseDuration, metav1.Duration{Duration: 10 * time.Second}).Duration)
+			opts.WatchdogTimeout = RenewDeadline(qd.Spec.LeaseDurationOrDefault())
 		}
 		if m.fencer, err = fence.New(action, opts); err != nil {
 			return heartbeat.Config{}, nil, fmt.Errorf("fence action %s of node %s (spec.fencing of QuorumDisk %s): %w", action, m.Node, qd.Name, err)
@@ -146,24 +140,21 @@ func (m *Membership) config(ctx context.Context) (heartbeat.Config, *wolfpackv1a
 	hb := qd.Spec.Heartbeat
 	return heartbeat.Config{
 		Self: m.Node, ClusterUID: uid, Key: key,
-		Port:      int(ptr.Deref(hb.Port, 3343)),
-		Interval:  ptr.Deref(hb.Interval, metav1.Duration{Duration: 500 * time.Millisecond}).Duration,
-		Threshold: int(ptr.Deref(hb.Threshold, 4)),
+		Port:      int(hb.PortOrDefault()),
+		Interval:  hb.IntervalOrDefault(),
+		Threshold: int(hb.ThresholdOrDefault()),
 		Networks:  networks, Clock: m.Clock, Metrics: m.Metrics,
 	}, qd, nil
 }
 
 // key reads the heartbeat key from the Secret the cluster names. The key is never logged.
-func (m *Membership) key(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) ([]byte, error) {
+func (m *NodeManager) key(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) ([]byte, error) {
 	ref := qd.Spec.KeySecretRef
 	s := &corev1.Secret{}
 	if err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
 		return nil, fmt.Errorf("reading the heartbeat key Secret %s/%s (spec.keySecretRef of QuorumDisk %s): %w", ref.Namespace, ref.Name, qd.Name, err)
 	}
-	name := ref.Key
-	if name == "" {
-		name = "key"
-	}
+	name := ref.KeyOrDefault()
 	key := s.Data[name]
 	if len(key) < heartbeat.MinKeyLen {
 		return nil, fmt.Errorf("key %q of Secret %s/%s (spec.keySecretRef of QuorumDisk %s) has %d bytes, want at least %d",
@@ -174,7 +165,7 @@ func (m *Membership) key(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) (
 
 // networks are the cluster's heartbeat networks with this node's address on each, private ones
 // first.
-func (m *Membership) networks(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) ([]heartbeat.Network, error) {
+func (m *NodeManager) networks(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) ([]heartbeat.Network, error) {
 	specs := qd.Spec.Heartbeat.Networks
 	if len(specs) == 0 {
 		addr, err := m.internalIP(ctx)
@@ -216,7 +207,7 @@ func (m *Membership) networks(ctx context.Context, qd *wolfpackv1alpha1.QuorumDi
 // DefaultInterface is the interface of a floating address whose resource names none: the one
 // that holds this node's address on the cluster's first Public heartbeat network (or its
 // InternalIP when the cluster configures no networks). It is empty when there is none.
-func (m *Membership) DefaultInterface(ctx context.Context, addrs ipaddr.Manager) string {
+func (m *NodeManager) DefaultInterface(ctx context.Context, addrs ipaddr.Manager) string {
 	qd := &wolfpackv1alpha1.QuorumDisk{}
 	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
 		return ""
@@ -237,21 +228,8 @@ func (m *Membership) DefaultInterface(ctx context.Context, addrs ipaddr.Manager)
 	return ""
 }
 
-func addressIn(addrs []netip.Addr, cidr string) (netip.Addr, bool) {
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	for _, a := range addrs {
-		if p.Contains(a) {
-			return a, true
-		}
-	}
-	return netip.Addr{}, false
-}
-
 // internalIP is the node's InternalIP, the address of the default network.
-func (m *Membership) internalIP(ctx context.Context) (netip.Addr, error) {
+func (m *NodeManager) internalIP(ctx context.Context) (netip.Addr, error) {
 	if a, ok := m.Addresses[DefaultNetwork]; ok {
 		return a, nil
 	}
@@ -268,7 +246,7 @@ func (m *Membership) internalIP(ctx context.Context) (netip.Addr, error) {
 }
 
 // run exchanges heartbeats under cfg until ctx ends or the cluster's settings change.
-func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpackv1alpha1.QuorumDisk) error {
+func (m *NodeManager) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpackv1alpha1.QuorumDisk) error {
 	t, err := heartbeat.New(cfg)
 	if err != nil {
 		return err
@@ -279,7 +257,7 @@ func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpack
 	done := make(chan error, 1)
 	go func() { done <- t.Run(ctx) }()
 
-	leaseDuration := ptr.Deref(qd.Spec.LeaseDuration, metav1.Duration{Duration: 10 * time.Second}).Duration
+	leaseDuration := qd.Spec.LeaseDurationOrDefault()
 	detection := cfg.Interval * time.Duration(cfg.Threshold)
 	renew := m.Clock.NewTicker(membership.RenewInterval(leaseDuration, detection))
 	defer renew.Stop()
@@ -336,7 +314,7 @@ func (m *Membership) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpack
 
 // decide fails the node when it must (see MustFail), and takes it back when it no longer must.
 // While failed, it fences again at every renewal: the kubelet restarts what it still knows.
-func (m *Membership) decide(ctx context.Context, joined bool, reachable map[string][]string, leaseDuration time.Duration) {
+func (m *NodeManager) decide(ctx context.Context, joined bool, reachable map[string][]string, leaseDuration time.Duration) {
 	qd := &wolfpackv1alpha1.QuorumDisk{}
 	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
 		qd = nil
@@ -371,31 +349,6 @@ func clusterRef(name string) *wolfpackv1alpha1.QuorumDisk {
 	return qd
 }
 
-// MustFail says whether the agent of node must fail its node, and why: when it has not renewed its
-// Lease for longer than the renew deadline (unrenewed), or, once it has listened for a detection
-// period (joined), when its side of the cluster (itself and the peers it hears, reachable) has no
-// quorum under the cluster's rules. qd is the cluster as last read, nil when it cannot be read.
-func MustFail(node string, unrenewed, leaseDuration time.Duration, joined bool, reachable map[string][]string,
-	qd *wolfpackv1alpha1.QuorumDisk,
-) (bool, string) {
-	if unrenewed > RenewDeadline(leaseDuration) {
-		return true, fmt.Sprintf("its Lease has not been renewed for %s, past the renew deadline %s",
-			unrenewed.Round(time.Millisecond), RenewDeadline(leaseDuration))
-	}
-	if !joined || qd == nil {
-		return false, ""
-	}
-	hears := make([]string, 0, len(reachable))
-	for peer := range reachable {
-		hears = append(hears, peer)
-	}
-	q := membership.Quorum{Type: qd.Spec.QuorumType, Owner: qd.Status.Owner, Members: max(len(qd.Status.Nodes), len(hears)+1)}
-	if no, reason := membership.MustFence(node, hears, q); no {
-		return true, "its side of the cluster has no quorum: " + reason
-	}
-	return false, ""
-}
-
 func addresses(networks []heartbeat.Network) map[string]string {
 	out := make(map[string]string, len(networks))
 	for _, n := range networks {
@@ -411,7 +364,7 @@ const keyRecheck = time.Minute
 // its key (read again every keyRecheck) changed since cfg was made. It runs at every renewal, so
 // it reads the cluster from the cache and the Secret, which is not cached, only now and then. A
 // change that cannot be read or used keeps the running heartbeats as they are.
-func (m *Membership) changed(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk, cfg heartbeat.Config) bool {
+func (m *NodeManager) changed(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk, cfg heartbeat.Config) bool {
 	now := &wolfpackv1alpha1.QuorumDisk{}
 	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, now); err != nil {
 		return false
@@ -433,7 +386,7 @@ func (m *Membership) changed(ctx context.Context, qd *wolfpackv1alpha1.QuorumDis
 }
 
 // peers are the other agents of the cluster, with their addresses from their Leases.
-func (m *Membership) peers(ctx context.Context) ([]heartbeat.Peer, error) {
+func (m *NodeManager) peers(ctx context.Context) ([]heartbeat.Peer, error) {
 	var leases coordinationv1.LeaseList
 	if err := m.Client.List(ctx, &leases, client.InNamespace(m.LeaseNamespace),
 		client.MatchingLabels{wolfpackv1alpha1.ClusterLabel: m.Cluster}); err != nil {
@@ -461,7 +414,7 @@ func (m *Membership) peers(ctx context.Context) ([]heartbeat.Peer, error) {
 }
 
 // renew writes the node's Lease with view.
-func (m *Membership) renew(ctx context.Context, view membership.View, duration time.Duration) error {
+func (m *NodeManager) renew(ctx context.Context, view membership.View, duration time.Duration) error {
 	if m.lease == nil {
 		l := &coordinationv1.Lease{}
 		err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: m.LeaseNamespace, Name: m.Node}, l)
@@ -494,7 +447,7 @@ func (m *Membership) renew(ctx context.Context, view membership.View, duration t
 }
 
 // record turns a change of what the agent hears into an Event about the cluster.
-func (m *Membership) record(qd *wolfpackv1alpha1.QuorumDisk, c heartbeat.Change, private map[string]bool) {
+func (m *NodeManager) record(qd *wolfpackv1alpha1.QuorumDisk, c heartbeat.Change, private map[string]bool) {
 	anyPrivate := func(networks []string) bool {
 		return slices.ContainsFunc(networks, func(n string) bool { return private[n] })
 	}

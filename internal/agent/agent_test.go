@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -35,7 +34,7 @@ func TestRecordNetworkChanges(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := events.NewFakeRecorder(10)
-			m := &Membership{Node: "a", Recorder: rec}
+			m := &NodeManager{Node: "a", Recorder: rec}
 			for _, c := range tc.changes {
 				m.record(&wp.QuorumDisk{}, heartbeat.Change{Peer: "b", Before: c.before, After: c.after, At: time.Now()}, private)
 			}
@@ -51,63 +50,8 @@ func TestRecordNetworkChanges(t *testing.T) {
 	}
 }
 
-func TestAddressIn(t *testing.T) {
-	host := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.10.0.7"), netip.MustParseAddr("fd00::7")}
-	for cidr, want := range map[string]string{"10.10.0.0/24": "10.10.0.7", "fd00::/64": "fd00::7", "192.0.2.0/24": "", "bad": ""} {
-		got, ok := addressIn(host, cidr)
-		if (want == "") == ok || (ok && got.String() != want) {
-			t.Errorf("addressIn(%s) = %v, %v; want %q", cidr, got, ok, want)
-		}
-	}
-}
-
 func TestFieldManager(t *testing.T) {
 	if got := FieldManager("node-a"); !strings.HasPrefix(got, "wolfpack-node-agent/") || !strings.HasSuffix(got, "node-a") {
 		t.Errorf("FieldManager = %q", got)
-	}
-}
-
-func TestMustFail(t *testing.T) {
-	lease := 9 * time.Second // renew deadline 6s
-	cluster := func(typ wp.QuorumType, owner string, members int) *wp.QuorumDisk {
-		qd := &wp.QuorumDisk{Spec: wp.QuorumDiskSpec{QuorumType: typ}, Status: wp.QuorumDiskStatus{Owner: owner}}
-		for range members {
-			qd.Status.Nodes = append(qd.Status.Nodes, wp.NodeStatus{})
-		}
-		return qd
-	}
-	hears := func(peers ...string) map[string][]string {
-		m := map[string][]string{}
-		for _, p := range peers {
-			m[p] = []string{"public"}
-		}
-		return m
-	}
-	cases := []struct {
-		name      string
-		unrenewed time.Duration
-		joined    bool
-		reachable map[string][]string
-		qd        *wp.QuorumDisk
-		want      string // the reason, "" for no
-	}{
-		{"renewed and hearing the owner", time.Second, true, hears("a"), cluster(wp.DiskOnly, "a", 2), ""},
-		{"renew deadline passed, API unreachable", 6*time.Second + time.Millisecond, true, hears("a"), nil, "past the renew deadline 6s"},
-		{"renew deadline passed even as the owner", 7 * time.Second, true, nil, cluster(wp.DiskOnly, "b", 2), "past the renew deadline"},
-		{"DiskOnly, does not hear the owner", time.Second, true, nil, cluster(wp.DiskOnly, "a", 2), "owned by a, which it does not hear"},
-		{"DiskOnly, is the owner", time.Second, true, nil, cluster(wp.DiskOnly, "b", 2), ""},
-		{"DiskOnly, nobody owns the disk yet", time.Second, true, nil, cluster(wp.DiskOnly, "", 2), ""},
-		{"not joined: too early to tell", time.Second, false, nil, cluster(wp.DiskOnly, "a", 2), ""},
-		{"cluster unreadable, Lease renewed", time.Second, true, nil, nil, ""},
-		{"NodeMajority, alone of three", time.Second, true, nil, cluster(wp.NodeMajority, "", 3), "1 of 3 node votes"},
-		{"NodeMajority, two of three", time.Second, true, hears("c"), cluster(wp.NodeMajority, "", 3), ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, why := MustFail("b", tc.unrenewed, lease, tc.joined, tc.reachable, tc.qd)
-			if got != (tc.want != "") || !strings.Contains(why, tc.want) {
-				t.Errorf("MustFail = %v (%q), want %q", got, why, tc.want)
-			}
-		})
 	}
 }

@@ -13,12 +13,59 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
+	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
 )
+
+// RenewDeadline is how long an agent may go without renewing its Lease before it fails its node:
+// two thirds of the lease duration. The last third covers stopping the workloads and the clocks
+// of agent and manager running at different rates (the manager times the Lease from when it saw
+// the renewal, which is later than when the agent began it).
+func RenewDeadline(leaseDuration time.Duration) time.Duration {
+	return leaseDuration * 2 / 3
+}
+
+// MustFail says whether the agent of node must fail its node, and why: when it has not renewed its
+// Lease for longer than the renew deadline (unrenewed), or, once it has listened for a detection
+// period (joined), when its side of the cluster (itself and the peers it hears, reachable) has no
+// quorum under the cluster's rules. qd is the cluster as last read, nil when it cannot be read.
+func MustFail(node string, unrenewed, leaseDuration time.Duration, joined bool, reachable map[string][]string,
+	qd *wolfpackv1alpha1.QuorumDisk,
+) (bool, string) {
+	if unrenewed > RenewDeadline(leaseDuration) {
+		return true, fmt.Sprintf("its Lease has not been renewed for %s, past the renew deadline %s",
+			unrenewed.Round(time.Millisecond), RenewDeadline(leaseDuration))
+	}
+	if !joined || qd == nil {
+		return false, ""
+	}
+	hears := make([]string, 0, len(reachable))
+	for peer := range reachable {
+		hears = append(hears, peer)
+	}
+	q := membership.Quorum{Type: qd.Spec.QuorumTypeOrDefault(), Owner: qd.Status.Owner, Members: max(len(qd.Status.Nodes), len(hears)+1)}
+	if no, reason := membership.MustFence(node, hears, q); no {
+		return true, "its side of the cluster has no quorum: " + reason
+	}
+	return false, ""
+}
+
+// addressIn is the first of addrs in cidr: this node's address on a heartbeat network.
+func addressIn(addrs []netip.Addr, cidr string) (netip.Addr, bool) {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	for _, a := range addrs {
+		if p.Contains(a) {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
 
 // placedHere reports whether the resource is coming online or online on node.
 func placedHere(res *wolfpackv1alpha1.Resource, node string) bool {
@@ -51,8 +98,7 @@ func AddressOf(res *wolfpackv1alpha1.Resource, defaultInterface string) (ipaddr.
 	if err != nil {
 		return ipaddr.Address{}, fmt.Errorf("spec.ipAddress.address of Resource %s/%s: %w", res.Namespace, res.Name, err)
 	}
-	bits := int(ptr.Deref(ip.PrefixLength, int32(addr.BitLen()))) //nolint:gosec // 32 or 128
-	prefix, err := addr.Prefix(bits)
+	prefix, err := addr.Prefix(int(ip.PrefixLengthOrDefault()))
 	if err != nil {
 		return ipaddr.Address{}, fmt.Errorf("spec.ipAddress.prefixLength of Resource %s/%s: %w", res.Namespace, res.Name, err)
 	}
@@ -111,11 +157,10 @@ func ChecksFor(res *wolfpackv1alpha1.Resource, pod *corev1.Pod) ([]Scheduled, er
 	for _, c := range []struct {
 		kind     Kind
 		check    *wolfpackv1alpha1.HealthCheck
-		interval *metav1.Duration
-		def      time.Duration
+		interval time.Duration
 	}{
-		{LooksAlive, hc.LooksAlive, res.Spec.LooksAlivePollInterval, 5 * time.Second},
-		{IsAlive, hc.IsAlive, res.Spec.IsAlivePollInterval, time.Minute},
+		{LooksAlive, hc.LooksAlive, res.Spec.LooksAlivePollIntervalOrDefault()},
+		{IsAlive, hc.IsAlive, res.Spec.IsAlivePollIntervalOrDefault()},
 	} {
 		if c.check == nil {
 			continue
@@ -124,7 +169,7 @@ func ChecksFor(res *wolfpackv1alpha1.Resource, pod *corev1.Pod) ([]Scheduled, er
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Scheduled{Kind: c.kind, Interval: ptr.Deref(c.interval, metav1.Duration{Duration: c.def}).Duration, Check: check})
+		out = append(out, Scheduled{Kind: c.kind, Interval: c.interval, Check: check})
 	}
 	return out, nil
 }
@@ -132,7 +177,7 @@ func ChecksFor(res *wolfpackv1alpha1.Resource, pod *corev1.Pod) ([]Scheduled, er
 func toCheck(res *wolfpackv1alpha1.Resource, pod *corev1.Pod, kind Kind, hc *wolfpackv1alpha1.HealthCheck) (monitor.Check, error) {
 	field := "spec.healthChecks." + string(kind)
 	c := monitor.Check{Key: fmt.Sprintf("%s/%s/%s", res.Namespace, res.Name, kind),
-		Timeout: ptr.Deref(hc.Timeout, metav1.Duration{Duration: 5 * time.Second}).Duration}
+		Timeout: hc.TimeoutOrDefault()}
 	switch {
 	case hc.Exec != nil:
 		id, err := containerID(pod, hc.Exec.Container)
@@ -151,7 +196,7 @@ func toCheck(res *wolfpackv1alpha1.Resource, pod *corev1.Pod, kind Kind, hc *wol
 		if err != nil {
 			return c, fmt.Errorf("%s.httpGet.host of Resource %s/%s: %w", field, res.Namespace, res.Name, err)
 		}
-		c.HTTP = &monitor.HTTPCheck{Scheme: strings.ToLower(hc.HTTPGet.Scheme), Host: host, Port: int(hc.HTTPGet.Port), Path: hc.HTTPGet.Path}
+		c.HTTP = &monitor.HTTPCheck{Scheme: strings.ToLower(hc.HTTPGet.SchemeOrDefault()), Host: host, Port: int(hc.HTTPGet.Port), Path: hc.HTTPGet.PathOrDefault()}
 	}
 	return c, nil
 }

@@ -10,19 +10,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 )
 
 func ipResource(node string, state wp.ResourceState, conds ...metav1.Condition) *wp.Resource {
-	return &wp.Resource{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "ip"},
-		Spec:       wp.ResourceSpec{IPAddress: &wp.IPAddressResource{Address: "192.0.2.50", PrefixLength: ptr.To[int32](24)}},
-		Status:     wp.ResourceStatus{Node: node, State: state, Conditions: conds},
-	}
+	return builder.Resource("ns", "ip").IPAddress("192.0.2.50").PrefixLength(24).Node(node).State(state).Conditions(conds...).Obj()
 }
 
 func assigned(status metav1.ConditionStatus, reason string) metav1.Condition {
@@ -155,7 +151,8 @@ func TestChecksFor(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := &wp.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "r"}, Spec: tc.res}
+			res := builder.Resource("ns", "r").Obj()
+			res.Spec = tc.res
 			got, err := ChecksFor(res, tc.pod)
 			if tc.error != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.error) {
@@ -227,5 +224,60 @@ func TestMonitorCondition(t *testing.T) {
 	long, _ := MonitorCondition(LooksAlive, monitor.Result{Reason: monitor.Failed, Message: strings.Repeat("x", 2000)}, "a")
 	if len(long.Message) > 1024 {
 		t.Errorf("message of %d bytes, want at most 1024", len(long.Message))
+	}
+}
+
+func TestMustFail(t *testing.T) {
+	lease := 9 * time.Second // renew deadline 6s
+	cluster := func(typ wp.QuorumType, owner string, members int) *wp.QuorumDisk {
+		qd := builder.QuorumDisk("demo").QuorumType(typ).Owner(owner).Obj()
+		for range members {
+			qd.Status.Nodes = append(qd.Status.Nodes, wp.NodeStatus{})
+		}
+		return qd
+	}
+	hears := func(peers ...string) map[string][]string {
+		m := map[string][]string{}
+		for _, p := range peers {
+			m[p] = []string{"public"}
+		}
+		return m
+	}
+	cases := []struct {
+		name      string
+		unrenewed time.Duration
+		joined    bool
+		reachable map[string][]string
+		qd        *wp.QuorumDisk
+		want      string // the reason, "" for no
+	}{
+		{"renewed and hearing the owner", time.Second, true, hears("a"), cluster(wp.DiskOnly, "a", 2), ""},
+		{"renew deadline passed, API unreachable", 6*time.Second + time.Millisecond, true, hears("a"), nil, "past the renew deadline 6s"},
+		{"renew deadline passed even as the owner", 7 * time.Second, true, nil, cluster(wp.DiskOnly, "b", 2), "past the renew deadline"},
+		{"DiskOnly, does not hear the owner", time.Second, true, nil, cluster(wp.DiskOnly, "a", 2), "owned by a, which it does not hear"},
+		{"DiskOnly, is the owner", time.Second, true, nil, cluster(wp.DiskOnly, "b", 2), ""},
+		{"DiskOnly, nobody owns the disk yet", time.Second, true, nil, cluster(wp.DiskOnly, "", 2), ""},
+		{"not joined: too early to tell", time.Second, false, nil, cluster(wp.DiskOnly, "a", 2), ""},
+		{"cluster unreadable, Lease renewed", time.Second, true, nil, nil, ""},
+		{"NodeMajority, alone of three", time.Second, true, nil, cluster(wp.NodeMajority, "", 3), "1 of 3 node votes"},
+		{"NodeMajority, two of three", time.Second, true, hears("c"), cluster(wp.NodeMajority, "", 3), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, why := MustFail("b", tc.unrenewed, lease, tc.joined, tc.reachable, tc.qd)
+			if got != (tc.want != "") || !strings.Contains(why, tc.want) {
+				t.Errorf("MustFail = %v (%q), want %q", got, why, tc.want)
+			}
+		})
+	}
+}
+
+func TestAddressIn(t *testing.T) {
+	host := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.10.0.7"), netip.MustParseAddr("fd00::7")}
+	for cidr, want := range map[string]string{"10.10.0.0/24": "10.10.0.7", "fd00::/64": "fd00::7", "192.0.2.0/24": "", "bad": ""} {
+		got, ok := addressIn(host, cidr)
+		if (want == "") == ok || (ok && got.String() != want) {
+			t.Errorf("addressIn(%s) = %v, %v; want %q", cidr, got, ok, want)
+		}
 	}
 }

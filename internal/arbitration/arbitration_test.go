@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 )
 
 func nodes(states ...string) []wolfpackv1alpha1.NodeStatus {
@@ -59,8 +60,7 @@ func TestHolderNode(t *testing.T) {
 }
 
 func TestHolderPod(t *testing.T) {
-	qd := &wolfpackv1alpha1.QuorumDisk{ObjectMeta: metav1.ObjectMeta{Name: "demo", UID: "u-1"},
-		Spec: wolfpackv1alpha1.QuorumDiskSpec{VolumeClaim: wolfpackv1alpha1.VolumeClaimReference{Namespace: "wolfpack-system", Name: "quorum"}}}
+	qd := builder.QuorumDisk("demo").UID("u-1").Claim("wolfpack-system", "quorum").Obj()
 	for _, tc := range []struct {
 		name       string
 		block      bool

@@ -2,12 +2,13 @@ package arbitration
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
-	"github.com/wolfpack-ha/wolfpack/internal/failover"
+	"github.com/wolfpack-ha/wolfpack/internal/membership"
 )
 
 // OutOfServiceAnnotation on a Node says that Wolfpack put the out-of-service taint on it, so
@@ -48,7 +49,7 @@ func OutOfService(n wolfpackv1alpha1.NodeStatus, node *corev1.Node, now time.Tim
 		}
 	}
 	ready := nodeReady(node)
-	_, fenced := failover.FencedAfter(n, now, grace)
+	_, fenced := membership.FencedAfter(n, now, grace)
 	switch {
 	case !tainted && fenced && !ready:
 		return TaintAdd, fmt.Sprintf("node %s is Down and fenced, and its kubelet is not Ready", node.Name)
@@ -65,4 +66,51 @@ func nodeReady(node *corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// Taint is a change to a member node's out-of-service taint, and why.
+type Taint struct {
+	Node   string
+	Change TaintChange
+	Why    string
+}
+
+// Taints decides the out-of-service taint of each member node (see OutOfService) from the
+// cluster's node states and the Nodes, and says when to look again: when the first Down node that
+// is not yet fenced will count as fenced; zero when no node waits for that.
+func Taints(states []wolfpackv1alpha1.NodeStatus, nodes []corev1.Node, now time.Time, grace time.Duration) ([]Taint, time.Time) {
+	var out []Taint
+	var next time.Time
+	for i := range nodes {
+		node := &nodes[i]
+		j := slices.IndexFunc(states, func(s wolfpackv1alpha1.NodeStatus) bool { return s.Name == node.Name })
+		if j < 0 {
+			continue
+		}
+		if wait, fenced := membership.FencedAfter(states[j], now, grace); !fenced && states[j].State == wolfpackv1alpha1.NodeDown {
+			if at := now.Add(wait); next.IsZero() || at.Before(next) {
+				next = at
+			}
+		}
+		if change, why := OutOfService(states[j], node, now, grace); change != TaintKeep {
+			out = append(out, Taint{Node: node.Name, Change: change, Why: why})
+		}
+	}
+	return out, next
+}
+
+// Apply makes the change to node: the taint with Wolfpack's annotation on, or both off.
+func (c TaintChange) Apply(node *corev1.Node) {
+	switch c {
+	case TaintAdd:
+		node.Spec.Taints = append(node.Spec.Taints, OutOfServiceTaint)
+		if node.Annotations == nil {
+			node.Annotations = map[string]string{}
+		}
+		node.Annotations[OutOfServiceAnnotation] = "true"
+	case TaintRemove:
+		node.Spec.Taints = slices.DeleteFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == OutOfServiceTaint.Key })
+		delete(node.Annotations, OutOfServiceAnnotation)
+	case TaintKeep:
+	}
 }

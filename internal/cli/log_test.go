@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 )
 
 // ref is an Event's reference to a Wolfpack object of kind.
@@ -33,7 +34,7 @@ func TestLog(t *testing.T) {
 	fixture(t)
 	qd := getCluster(t)
 	sql, reports := getGroup(t, prod, "sql"), getGroup(t, staging, "reports")
-	server := &wolfpackv1alpha1.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: prod, Name: "server"}}
+	server := builder.Resource(prod, "server").Obj()
 	agentA, agentB, manager := "wolfpack-node-agent", "wolfpack-node-agent", "wolfpack-manager"
 	at := func(d time.Duration) time.Time { return now.Add(-d) }
 	// Created out of time order, in three namespaces: the log puts them in order.

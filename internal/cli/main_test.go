@@ -25,6 +25,7 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
@@ -204,17 +205,11 @@ func fixture(t *testing.T) {
 		}
 		create(t, obj)
 	}
-	web := &wolfpackv1alpha1.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: prod, Name: "web"},
-		Spec: wolfpackv1alpha1.ResourceGroupSpec{Cluster: cluster, State: wolfpackv1alpha1.DesiredOnline}}
-	create(t, web)
-	frontend := &wolfpackv1alpha1.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: prod, Name: "frontend"},
-		Spec: wolfpackv1alpha1.ResourceSpec{Group: "web", Workload: &wolfpackv1alpha1.WorkloadResource{Template: &corev1.PodTemplateSpec{
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx:1.29"}}},
-		}}}}
-	create(t, frontend)
-	reports := &wolfpackv1alpha1.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: staging, Name: "reports"},
-		Spec: wolfpackv1alpha1.ResourceGroupSpec{Cluster: cluster, State: wolfpackv1alpha1.DesiredOffline}}
-	create(t, reports)
+	create(t, builder.Group(prod, "web").Cluster(cluster).DesiredState(wolfpackv1alpha1.DesiredOnline).Obj())
+	create(t, builder.Resource(prod, "frontend").Group("web").Workload(corev1.PodTemplateSpec{
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx:1.29"}}},
+	}).Obj())
+	create(t, builder.Group(staging, "reports").Cluster(cluster).DesiredState(wolfpackv1alpha1.DesiredOffline).Obj())
 	reset(t)
 }
 

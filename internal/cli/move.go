@@ -10,13 +10,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/failover"
-	"github.com/wolfpack-ha/wolfpack/internal/graph"
 )
 
 // MoveOutput is a move, as -o json|yaml prints it.
@@ -196,7 +195,7 @@ func (o *MoveOptions) plan(ctx context.Context, c client.Client) (*wolfpackv1alp
 	if err != nil {
 		return nil, MoveOutput{}, err
 	}
-	op, err := checkMove(o.Clock.Now(), qd, g, resources, plan, target)
+	op, err := checkMove(o.Clock.Now(), qd, g, all, target)
 	if err != nil {
 		return nil, MoveOutput{}, err
 	}
@@ -250,28 +249,29 @@ func possibleOwners(resources []wolfpackv1alpha1.Resource) [][]string {
 }
 
 // checkMove asks the Failover Manager's own decision whether it would start a move of g to
-// target, and returns the operation it would start, or why it would refuse.
-func checkMove(now time.Time, qd *wolfpackv1alpha1.QuorumDisk, g *wolfpackv1alpha1.ResourceGroup, resources []wolfpackv1alpha1.Resource,
-	plan graph.Plan, target string) (*wolfpackv1alpha1.GroupOperation, error) {
-	views := make(map[string]failover.ResourceView, len(resources))
-	for _, r := range resources {
-		views[r.Name] = failover.ResourceView{State: r.Status.State, Node: r.Status.Node}
+// target, and returns the operation it would start, or why it would refuse. all are the
+// resources of g's namespace.
+func checkMove(now time.Time, qd *wolfpackv1alpha1.QuorumDisk, g *wolfpackv1alpha1.ResourceGroup, all []wolfpackv1alpha1.Resource,
+	target string) (*wolfpackv1alpha1.GroupOperation, error) {
+	asked := g.DeepCopy()
+	if asked.Annotations == nil {
+		asked.Annotations = map[string]string{}
 	}
-	out := failover.Next(failover.Observed{
-		Now: now, Desired: g.Spec.State, MoveTo: target, Status: g.Status, Plan: plan, Resources: views, Fenced: map[string]bool{},
-		Placement: failover.Placement{PreferredOwners: g.Spec.PreferredOwners, PossibleOwners: possibleOwners(resources),
-			Nodes: failover.Nodes(qd.Status.Nodes, qd.Spec.PausedNodes)},
-	})
-	if op := out.Status.Operation; op != nil && op.Kind == wolfpackv1alpha1.OperationMove && op.To == target && op.StartedAt.Time.Equal(now) {
-		return op, nil
+	asked.Annotations[wolfpackv1alpha1.MoveToAnnotation] = target
+	// The fence grace matters only to a Down owner's failover, never to a move's answer.
+	obs, invalid := failover.Observe(failover.Objects{Group: asked, Resources: all, Cluster: qd}, now, 0)
+	if invalid != nil {
+		return nil, fmt.Errorf("cannot move group %s/%s to %s: %s", g.Namespace, g.Name, target, invalid.Message)
 	}
-	reason := "the manager would not start it"
-	for _, e := range out.Events {
-		if e.Reason == wolfpackv1alpha1.MoveFailedReason {
-			reason = strings.TrimPrefix(e.Message, "move to "+target+" refused: ")
-		}
+	out := failover.Next(obs)
+	if a := out.Move; a != nil && a.Accepted {
+		return out.Status.Operation, nil
 	}
-	return nil, fmt.Errorf("cannot move group %s/%s to %s: %s", g.Namespace, g.Name, target, reason)
+	why := "the manager would not start it"
+	if out.Move != nil {
+		why = out.Move.Why
+	}
+	return nil, fmt.Errorf("cannot move group %s/%s to %s: %s", g.Namespace, g.Name, target, why)
 }
 
 func printMovePlan(w io.Writer, out MoveOutput) {
@@ -297,7 +297,6 @@ func (o *MoveOptions) wait(ctx context.Context, c client.Client, g *wolfpackv1al
 	defer ticker.Stop()
 
 	p := &progress{plan: plan, w: w, printed: -1, last: "the manager has not taken the request up"}
-	var refusedSince time.Time
 	for {
 		cur := &wolfpackv1alpha1.ResourceGroup{}
 		err := c.Get(ctx, client.ObjectKeyFromObject(g), cur)
@@ -310,17 +309,12 @@ func (o *MoveOptions) wait(ctx context.Context, c client.Client, g *wolfpackv1al
 				return err
 			}
 		case cur.Annotations[wolfpackv1alpha1.MoveToAnnotation] == "":
-			// The manager took the request up without starting the move: it refused it, and
-			// says why in an Event, which may follow the change a little later.
-			if refusedSince.IsZero() {
-				refusedSince = time.Now()
+			// The manager took the request up without starting the move: it refused it. Its
+			// answer, the MoveAccepted condition, is written before the annotation is removed.
+			if c := meta.FindStatusCondition(cur.Status.Conditions, wolfpackv1alpha1.MoveAcceptedCondition); c != nil && c.Status == metav1.ConditionFalse {
+				return fmt.Errorf("the manager refused the move of group %s (%s): %s", key, c.Reason, c.Message)
 			}
-			if why, err := refusal(ctx, c, cur, plan.To); err == nil && why != "" {
-				return fmt.Errorf("the manager refused the move of group %s to %s: %s", key, plan.To, why)
-			}
-			if time.Since(refusedSince) > 3*time.Second {
-				return fmt.Errorf("the manager took the move of group %s to %s up but did not start it; see kubectl cluster log", key, plan.To)
-			}
+			return fmt.Errorf("the manager took the move of group %s to %s up but did not start it; see kubectl cluster log", key, plan.To)
 		}
 		select {
 		case <-ctx.Done():
@@ -387,28 +381,4 @@ func moveSteps(op *wolfpackv1alpha1.GroupOperation, plan MoveOutput) []string {
 		steps = append(steps, fmt.Sprintf("  online on %s, wave %d/%d: %s", op.To, i+1, len(plan.OnlineWaves), strings.Join(names, ", ")))
 	}
 	return steps
-}
-
-// refusal is the message of the manager's latest Event refusing a move of g to node.
-func refusal(ctx context.Context, c client.Client, g *wolfpackv1alpha1.ResourceGroup, node string) (string, error) {
-	var events eventsv1.EventList
-	if err := c.List(ctx, &events, client.InNamespace(g.Namespace)); err != nil {
-		return "", err
-	}
-	prefix := "move to " + node + " refused: "
-	var latest *eventsv1.Event
-	for i := range events.Items {
-		e := &events.Items[i]
-		if e.Regarding.Kind != "ResourceGroup" || e.Regarding.Name != g.Name || e.Reason != wolfpackv1alpha1.MoveFailedReason ||
-			!strings.HasPrefix(e.Note, prefix) {
-			continue
-		}
-		if latest == nil || eventTime(e).After(eventTime(latest)) {
-			latest = e
-		}
-	}
-	if latest == nil {
-		return "", nil
-	}
-	return strings.TrimPrefix(latest.Note, prefix), nil
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -210,19 +210,13 @@ func TestMoveWaitFailed(t *testing.T) {
 
 func TestMoveWaitRefused(t *testing.T) {
 	fixture(t)
-	t.Cleanup(func() {
-		_ = k8sClient.Delete(context.Background(), &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: prod, Name: "sql.refused"}})
-	})
 	fakeManager(t, prod, "sql", func(ctx context.Context, g *wolfpackv1alpha1.ResourceGroup, to string, _ int) bool {
-		// As the manager refuses a move that became impossible: an Event, and the request removed.
-		e := &eventsv1.Event{
-			ObjectMeta: metav1.ObjectMeta{Namespace: prod, Name: "sql.refused"},
-			EventTime:  metav1.NewMicroTime(time.Now()), ReportingController: "wolfpack-manager", ReportingInstance: "wolfpack-manager-1",
-			Action: "Reconcile", Reason: wolfpackv1alpha1.MoveFailedReason, Type: "Warning",
-			Note:      "move to " + to + " refused: it is Down",
-			Regarding: ref("ResourceGroup", g),
-		}
-		if err := k8sClient.Create(ctx, e); err != nil {
+		// As the manager refuses a move that became impossible: its answer in status, then the
+		// request removed.
+		status := client.MergeFrom(g.DeepCopy())
+		meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{Type: wolfpackv1alpha1.MoveAcceptedCondition,
+			Status: metav1.ConditionFalse, Reason: wolfpackv1alpha1.NodeNotUpReason, Message: "move to " + to + " refused: it is Down"})
+		if err := k8sClient.Status().Patch(ctx, g, status); err != nil {
 			t.Errorf("fake manager: %v", err)
 			return false
 		}
@@ -233,5 +227,6 @@ func TestMoveWaitRefused(t *testing.T) {
 		}
 		return false
 	})
-	fails(t, []string{"move", "sql", "--to", nodeB, "--wait", "-n", prod}, "the manager refused the move of group prod/sql to node-b: it is Down")
+	fails(t, []string{"move", "sql", "--to", nodeB, "--wait", "-n", prod},
+		"the manager refused the move of group prod/sql (NodeNotUp): move to node-b refused: it is Down")
 }

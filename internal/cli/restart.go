@@ -93,19 +93,12 @@ func (o *RestartOptions) Run(ctx context.Context) error {
 	}
 	policy := r.Spec.RestartPolicy
 	fmt.Fprintf(o.Streams.Out, "Deleted pod %s of resource %s.\n", strings.Join(deleted, ", "), key)
-	switch policy.Action {
+	switch policy.ActionOrDefault() {
 	case wolfpackv1alpha1.DoNotRestart:
 		fmt.Fprintf(o.Streams.ErrOut, "Warning: resource %s has restartPolicy DoNotRestart: it stays Failed until its group is taken offline and online.\n", key)
 	default:
 		fmt.Fprintf(o.Streams.Out, "The Resource Manager restarts it by its restart policy (%s, threshold %d per %s; %d used).\n",
-			or(string(policy.Action), string(wolfpackv1alpha1.RestartOrFailover)), ptr.Deref(policy.Threshold, 3), periodString(policy), r.Status.Restarts)
+			policy.ActionOrDefault(), policy.ThresholdOrDefault(), policy.PeriodOrDefault(), r.Status.Restarts)
 	}
 	return nil
-}
-
-func periodString(p wolfpackv1alpha1.RestartPolicy) string {
-	if p.Period == nil {
-		return "15m0s"
-	}
-	return p.Period.Duration.String()
 }

@@ -71,7 +71,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 		return err
 	}
 	qd := s.qd
-	out := StatusOutput{Cluster: qd.Name, QuorumType: string(qd.Spec.QuorumType), QuorumOwner: qd.Status.Owner, Epoch: qd.Status.Epoch,
+	out := StatusOutput{Cluster: qd.Name, QuorumType: string(qd.Spec.QuorumTypeOrDefault()), QuorumOwner: qd.Status.Owner, Epoch: qd.Status.Epoch,
 		Nodes: s.nodes(members(ctx, c, qd)), Groups: s.groupInfos(true)}
 	if done, err := structured(o.Streams.Out, o.Output, out); done {
 		return err
@@ -82,7 +82,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 func (o *StatusOptions) print(w io.Writer, out StatusOutput) error {
 	now := o.Clock.Now()
 	wide := o.Output == outputWide
-	fmt.Fprintf(w, "Cluster %s (%s)  quorum owner: %s  epoch: %d\n", out.Cluster, or(out.QuorumType, "DiskOnly"), or(out.QuorumOwner, "none"), out.Epoch)
+	fmt.Fprintf(w, "Cluster %s (%s)  quorum owner: %s  epoch: %d\n", out.Cluster, out.QuorumType, or(out.QuorumOwner, "none"), out.Epoch)
 
 	fmt.Fprintf(w, "\nNodes:\n")
 	if err := printNodes(w, out.Nodes, now, wide); err != nil {

@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
@@ -235,13 +234,13 @@ func (v *validation) nodes(ctx context.Context) Check {
 		}
 	}
 	slices.Sort(v.members)
-	quorum := or(string(v.qd.Spec.QuorumType), string(wolfpackv1alpha1.DiskOnly))
+	quorum := v.qd.Spec.QuorumTypeOrDefault()
 	switch n := len(v.members); {
 	case n == 0:
 		r.failf(label+" on each node of the cluster", "no node is labelled %s", sel)
 	case n == 1:
 		r.warnf(label+" on a second node", "only node %s is labelled %s: its groups cannot fail over", v.members[0], sel)
-	case quorum == string(wolfpackv1alpha1.DiskOnly) && n > 2:
+	case quorum == wolfpackv1alpha1.DiskOnly && n > 2:
 		r.warnf("set spec.quorumType to NodeAndDiskMajority, or label only two nodes",
 			"%d nodes with quorum type DiskOnly, the two-node rule: a partition may leave the larger side stopped", n)
 	}
@@ -273,7 +272,7 @@ func (v *validation) agents(ctx context.Context) Check {
 	r := &result{name: "agents"}
 	ns := v.o.AgentNamespace
 	remedy := fmt.Sprintf("check the node agent DaemonSet: kubectl -n %s get pods -l app.kubernetes.io/component=node-agent -o wide, and its logs", ns)
-	duration := ptr.Deref(v.qd.Spec.LeaseDuration, metav1.Duration{Duration: 10 * time.Second}).Duration
+	duration := v.qd.Spec.LeaseDurationOrDefault()
 	var leases coordinationv1.LeaseList
 	if err := v.c.List(ctx, &leases, client.InNamespace(ns)); err != nil {
 		r.warnf("run validate as a user who may list Leases in "+ns, "cannot list the agents' Leases in %s: %v", ns, err)
@@ -381,7 +380,7 @@ func (v *validation) quorumDisk(ctx context.Context) Check {
 func (v *validation) key(ctx context.Context) Check {
 	r := &result{name: "heartbeat key"}
 	ref := v.qd.Spec.KeySecretRef
-	k := or(ref.Key, "key")
+	k := ref.KeyOrDefault()
 	where := ref.Namespace + "/" + ref.Name
 	create := fmt.Sprintf(`kubectl -n %s create secret generic %s --from-literal=%s="$(head -c 32 /dev/urandom | base64)"`, ref.Namespace, ref.Name, k)
 	s := &corev1.Secret{}

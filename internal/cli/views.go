@@ -8,7 +8,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
@@ -139,7 +138,7 @@ func (s *snapshot) groupInfos(withResources bool) []GroupInfo {
 		g := &s.groups[i]
 		info := GroupInfo{
 			Namespace: g.Namespace, Name: g.Name, DesiredState: string(g.Spec.State), State: string(g.Status.State),
-			OwnerNode: g.Status.OwnerNode, Epoch: g.Status.Epoch, Priority: ptr.Deref(g.Spec.Priority, 2000),
+			OwnerNode: g.Status.OwnerNode, Epoch: g.Status.Epoch, Priority: g.Spec.PriorityOrDefault(),
 			PreferredOwners: g.Spec.PreferredOwners, Operation: operationInfo(g.Status.Operation),
 		}
 		for _, r := range ofGroup(s.resources, g.Namespace, g.Name) {

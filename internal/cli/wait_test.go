@@ -22,6 +22,7 @@ import (
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
@@ -64,7 +65,7 @@ func TestMoveWaitWithManager(t *testing.T) {
 	}
 	// Deleted last, once the manager has stopped: the other tests expect one cluster.
 	t.Cleanup(func() {
-		_ = k8sClient.Delete(context.Background(), &wolfpackv1alpha1.QuorumDisk{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		_ = k8sClient.Delete(context.Background(), builder.QuorumDisk(name).Obj())
 	})
 	kubelet := simnode.Start(k8sClient, ns, a, b)
 	t.Cleanup(kubelet.Stop)

@@ -42,6 +42,9 @@ type Observed struct {
 	FailoverPeriod    time.Duration
 	// Failback is the failback policy.
 	Failback Failback
+	// FenceGrace is how long a Down node takes to count as fenced, when its agent does not report
+	// it: while the owner waits for that, the group is looked at again every quarter of it.
+	FenceGrace time.Duration
 }
 
 // Event is a transition worth an Event.
@@ -55,12 +58,34 @@ type Event struct {
 type Outcome struct {
 	Status wolfpackv1alpha1.ResourceGroupStatus
 	Events []Event
-	// ClearMoveTo asks the controller to remove the move-to annotation: the request is handled.
-	ClearMoveTo bool
+	// Move is the answer to the move request (the move-to annotation) that this step handled,
+	// if any: the controller removes the annotation once the status is written.
+	Move *MoveAnswer
 	// Blocked says why the group cannot be placed or failed over, when it cannot.
 	Blocked *Event
 	// WaitingForFence is true while the owner is Down but not yet fenced.
 	WaitingForFence bool
+	// Requeue is when to look at the group again if nothing else changes: time alone changes
+	// the decision then. Zero for never.
+	Requeue time.Duration
+}
+
+// MoveAnswer is the Failover Manager's answer to a move request.
+type MoveAnswer struct {
+	// To is the node the move was asked to.
+	To string
+	// Accepted says whether the move started; Reason is a CamelCase code (MoveStarted, or why the
+	// move was refused) and Why says it in words.
+	Accepted    bool
+	Reason, Why string
+}
+
+// Message is the answer in words.
+func (a MoveAnswer) Message() string {
+	if a.Accepted {
+		return a.Why
+	}
+	return fmt.Sprintf("move to %s refused: %s", a.To, a.Why)
 }
 
 // Next decides one step of a group: it advances the operation in progress by as many waves as
@@ -136,15 +161,17 @@ func (o Observed) start(out *Outcome) {
 	p.Owner = owner
 
 	if o.MoveTo != "" {
-		out.ClearMoveTo = true
-		switch reason := o.checkMove(o.MoveTo, owner); {
-		case reason != "":
-			out.Events = append(out.Events, Event{Warning: true, Reason: wolfpackv1alpha1.MoveFailedReason,
-				Message: fmt.Sprintf("move to %s refused: %s", o.MoveTo, reason)})
-		default:
-			msg := fmt.Sprintf("moving from %s to %s as requested", or(owner, "nowhere"), o.MoveTo)
-			begin(wolfpackv1alpha1.OperationMove, o.MoveTo, msg)
-			out.Events = append(out.Events, Event{Reason: wolfpackv1alpha1.MoveRequestedReason, Message: msg})
+		a := MoveAnswer{To: o.MoveTo, Accepted: true, Reason: wolfpackv1alpha1.MoveStartedReason,
+			Why: fmt.Sprintf("moving from %s to %s as requested", or(owner, "nowhere"), o.MoveTo)}
+		if reason, why := o.checkMove(o.MoveTo, owner); reason != "" {
+			a.Accepted, a.Reason, a.Why = false, reason, why
+		}
+		out.Move = &a
+		if !a.Accepted {
+			out.Events = append(out.Events, Event{Warning: true, Reason: wolfpackv1alpha1.MoveFailedReason, Message: a.Message()})
+		} else {
+			begin(wolfpackv1alpha1.OperationMove, o.MoveTo, a.Why)
+			out.Events = append(out.Events, Event{Reason: wolfpackv1alpha1.MoveRequestedReason, Message: a.Why})
 			return
 		}
 	}
@@ -312,30 +339,30 @@ func (o Observed) resourceWantsFailover() bool {
 	return false
 }
 
-// checkMove says why a move to node is not possible, or nothing.
-func (o Observed) checkMove(node, owner string) string {
+// checkMove says why a move to node is not possible, as a reason code and in words, or nothing.
+func (o Observed) checkMove(node, owner string) (reason, why string) {
 	if o.Desired != wolfpackv1alpha1.DesiredOnline {
-		return "the group's desired state is " + string(o.Desired)
+		return wolfpackv1alpha1.DesiredOfflineReason, "the group's desired state is " + string(o.Desired)
 	}
 	if node == owner {
-		return "the group is already there"
+		return wolfpackv1alpha1.AlreadyOwnerReason, "the group is already there"
 	}
 	switch o.nodeState(node) {
 	case "":
-		return "it is not a node of the cluster"
+		return wolfpackv1alpha1.UnknownNodeReason, "it is not a node of the cluster"
 	case wolfpackv1alpha1.NodeUp:
 	default:
-		return fmt.Sprintf("it is %s", o.nodeState(node))
+		return wolfpackv1alpha1.NodeNotUpReason, fmt.Sprintf("it is %s", o.nodeState(node))
 	}
 	for _, n := range o.Placement.Nodes {
 		if n.Name == node && n.Fenced {
-			return "it has failed itself: its side of the cluster has no quorum"
+			return wolfpackv1alpha1.SelfFencedReason, "it has failed itself: its side of the cluster has no quorum"
 		}
 	}
 	if !o.Placement.allowed(node) {
-		return "a resource of the group may not run there (possibleOwners)"
+		return wolfpackv1alpha1.NotPossibleOwnerReason, "a resource of the group may not run there (possibleOwners)"
 	}
-	return ""
+	return "", ""
 }
 
 // groupState summarises the group for status.state.

@@ -59,17 +59,17 @@ func onlineOn(node string, epoch int64) wp.ResourceGroupStatus {
 
 func TestNext(t *testing.T) {
 	type want struct {
-		kind        wp.OperationKind
-		phase       wp.OperationPhase
-		wave        int32
-		from, to    string
-		owner       string
-		epoch       int64
-		state       wp.GroupState
-		event       string // a reason among the events
-		blocked     string
-		clearMoveTo bool
-		waitFence   bool
+		kind      wp.OperationKind
+		phase     wp.OperationPhase
+		wave      int32
+		from, to  string
+		owner     string
+		epoch     int64
+		state     wp.GroupState
+		event     string // a reason among the events
+		blocked   string
+		move      string // the reason of the answer to a move request, if one was handled
+		waitFence bool
 	}
 	cases := []struct {
 		name  string
@@ -111,7 +111,7 @@ func TestNext(t *testing.T) {
 				o.MoveTo = "b"
 			},
 			want: want{kind: wp.OperationMove, phase: wp.PhaseTakingOffline, wave: 0, from: "a", to: "b", owner: "a", epoch: 1,
-				state: wp.GroupPending, event: wp.MoveRequestedReason, clearMoveTo: true},
+				state: wp.GroupPending, event: wp.MoveRequestedReason, move: wp.MoveStartedReason},
 		},
 		{
 			name: "move: once everything is offline, online on the new owner with a new epoch",
@@ -129,7 +129,7 @@ func TestNext(t *testing.T) {
 				allOn(o, "a", wp.ResourceOnline)
 				o.MoveTo = "ghost"
 			},
-			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, event: wp.MoveFailedReason, clearMoveTo: true},
+			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, event: wp.MoveFailedReason, move: wp.UnknownNodeReason},
 		},
 		{
 			name: "move to a Down node is refused",
@@ -139,7 +139,7 @@ func TestNext(t *testing.T) {
 				o.Placement.Nodes = nodes("a", "Up", "b", "Down")
 				o.MoveTo = "b"
 			},
-			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, event: wp.MoveFailedReason, clearMoveTo: true},
+			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, event: wp.MoveFailedReason, move: wp.NodeNotUpReason},
 		},
 		{
 			name: "move to a node that failed itself (no quorum) is refused",
@@ -149,7 +149,7 @@ func TestNext(t *testing.T) {
 				o.Placement.Nodes = []Node{{Name: "a", State: "Up"}, {Name: "b", State: "Up", Fenced: true}}
 				o.MoveTo = "b"
 			},
-			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, event: wp.MoveFailedReason, clearMoveTo: true},
+			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, event: wp.MoveFailedReason, move: wp.SelfFencedReason},
 		},
 		{
 			name: "move where a resource may not run is refused",
@@ -159,7 +159,7 @@ func TestNext(t *testing.T) {
 				o.Placement.PossibleOwners = [][]string{{"a"}}
 				o.MoveTo = "b"
 			},
-			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, event: wp.MoveFailedReason, clearMoveTo: true},
+			want: want{owner: "a", epoch: 1, state: wp.GroupOnline, event: wp.MoveFailedReason, move: wp.NotPossibleOwnerReason},
 		},
 		{
 			name: "owner paused with drain: the group moves to another Up node",
@@ -331,14 +331,24 @@ func TestNext(t *testing.T) {
 			if (out.Blocked == nil) != (w.blocked == "") || (out.Blocked != nil && out.Blocked.Reason != w.blocked) {
 				t.Errorf("blocked %+v, want %q", out.Blocked, w.blocked)
 			}
-			if out.ClearMoveTo != w.clearMoveTo || out.WaitingForFence != w.waitFence {
-				t.Errorf("clearMoveTo %v waitingForFence %v, want %v %v", out.ClearMoveTo, out.WaitingForFence, w.clearMoveTo, w.waitFence)
+			if got := moveReason(out.Move); got != w.move || out.WaitingForFence != w.waitFence {
+				t.Errorf("move answer %+v waitingForFence %v, want %q %v", out.Move, out.WaitingForFence, w.move, w.waitFence)
+			}
+			if a := out.Move; a != nil && (a.Accepted != (a.Reason == wp.MoveStartedReason) || a.To != o.MoveTo || a.Why == "") {
+				t.Errorf("move answer %+v does not answer the request to %q", a, o.MoveTo)
 			}
 			if before.Operation != nil && o.Status.Operation.Phase != before.Operation.Phase {
 				t.Error("Next changed its input status")
 			}
 		})
 	}
+}
+
+func moveReason(a *MoveAnswer) string {
+	if a == nil {
+		return ""
+	}
+	return a.Reason
 }
 
 func hasEvent(events []Event, reason string) bool {
@@ -436,7 +446,7 @@ func TestSimulatedMoves(t *testing.T) {
 				o.MoveTo, moves = moves[0], moves[1:]
 			}
 			out := Next(o)
-			if out.ClearMoveTo {
+			if out.Move != nil {
 				o.MoveTo = ""
 			}
 			if out.Status.OwnerNode != lastOwner {

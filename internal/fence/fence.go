@@ -114,17 +114,14 @@ func New(action wolfpackv1alpha1.FenceAction, opts Options) (Fencer, error) {
 }
 
 // ActionFor returns the fence action of node under spec: its entry in spec.Nodes, else
-// spec.Action, else CRI (the API's default).
+// spec.Action, else the API's default.
 func ActionFor(spec wolfpackv1alpha1.FencingSpec, node string) wolfpackv1alpha1.FenceAction {
 	for _, n := range spec.Nodes {
 		if n.Node == node && n.Action != "" {
 			return n.Action
 		}
 	}
-	if spec.Action != "" {
-		return spec.Action
-	}
-	return wolfpackv1alpha1.FenceCRI
+	return spec.ActionOrDefault()
 }
 
 // Report is what one Fence call did.

@@ -18,17 +18,19 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 )
 
-// Defaults of Config.
+// Defaults of Config. Port, Interval and Threshold default to the QuorumDisk's.
 const (
 	// DefaultPort is MSCS's cluster service port.
-	DefaultPort = 3343
+	DefaultPort = wolfpackv1alpha1.DefaultHeartbeatPort
 	// DefaultInterval is how often a heartbeat goes to every peer on every network.
-	DefaultInterval = 500 * time.Millisecond
+	DefaultInterval = wolfpackv1alpha1.DefaultHeartbeatInterval
 	// DefaultThreshold is how many intervals a peer may stay silent on a network: with
 	// DefaultInterval, a silent peer is noticed in 2 s.
-	DefaultThreshold = 4
+	DefaultThreshold = wolfpackv1alpha1.DefaultHeartbeatThreshold
 	// DefaultClockDrift is the drift between the nodes' clocks that the default MaxSkew allows
 	// on top of the detection time.
 	DefaultClockDrift = time.Second

@@ -208,3 +208,9 @@ func NextChange(in Input) time.Time {
 	}
 	return next
 }
+
+// Detection is how long a peer may be silent before an agent stops counting it as reachable:
+// the heartbeat interval times the threshold.
+func Detection(hb wolfpackv1alpha1.HeartbeatSpec) time.Duration {
+	return hb.IntervalOrDefault() * time.Duration(hb.ThresholdOrDefault())
+}

@@ -34,7 +34,6 @@ import (
 const (
 	DefaultSlots          = 16
 	DefaultLogEntries     = 64
-	DefaultLeaseDuration  = 10 * time.Second
 	DefaultLeaseNamespace = "wolfpack-system"
 )
 
@@ -75,7 +74,7 @@ type Config struct {
 	// Slots and LogEntries are the layout of a disk the holder formats (0: DefaultSlots,
 	// DefaultLogEntries). An existing disk keeps its own.
 	Slots, LogEntries int
-	// LeaseDuration is L, the QuorumDisk's spec.leaseDuration (0: DefaultLeaseDuration).
+	// LeaseDuration is L, the QuorumDisk's spec.leaseDuration (0: the API's default).
 	LeaseDuration time.Duration
 	// LeaseNamespace holds the holder's Lease (empty: DefaultLeaseNamespace).
 	LeaseNamespace string
@@ -160,7 +159,7 @@ func New(cfg Config) (*Holder, error) {
 		cfg.LogEntries = DefaultLogEntries
 	}
 	if cfg.LeaseDuration == 0 {
-		cfg.LeaseDuration = DefaultLeaseDuration
+		cfg.LeaseDuration = wolfpackv1alpha1.DefaultLeaseDuration
 	}
 	if cfg.LeaseNamespace == "" {
 		cfg.LeaseNamespace = DefaultLeaseNamespace

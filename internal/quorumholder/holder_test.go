@@ -406,7 +406,7 @@ func TestNewRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.cfg.LeaseDuration != DefaultLeaseDuration || h.cfg.LeaseNamespace != DefaultLeaseNamespace ||
+	if h.cfg.LeaseDuration != wolfpackv1alpha1.DefaultLeaseDuration || h.cfg.LeaseNamespace != DefaultLeaseNamespace ||
 		h.cfg.Slots != DefaultSlots || h.cfg.LogEntries != DefaultLogEntries || h.Timing().IOTimeout != time.Second {
 		t.Errorf("defaults: %+v, timing %+v", h.cfg, h.Timing())
 	}

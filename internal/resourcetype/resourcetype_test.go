@@ -9,26 +9,23 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 )
 
 func workloadResource() *wp.Resource {
-	return &wp.Resource{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "db", Name: "server", UID: "uid-1"},
-		Spec: wp.ResourceSpec{Group: "sql", Workload: &wp.WorkloadResource{Template: &corev1.PodTemplateSpec{
-			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "pg"}, Annotations: map[string]string{"note": "x"}},
-			Spec: corev1.PodSpec{
-				InitContainers: []corev1.Container{{Name: "init", Image: "busybox"}},
-				Containers: []corev1.Container{{Name: "pg", Image: "postgres:17", Env: []corev1.EnvVar{
-					{Name: "PGDATA", Value: "/data"}, {Name: wp.EpochEnvVar, Value: "stale"},
-				}}},
-			},
-		}}},
-	}
+	return builder.Resource("db", "server").UID("uid-1").Group("sql").Workload(corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "pg"}, Annotations: map[string]string{"note": "x"}},
+		Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{{Name: "init", Image: "busybox"}},
+			Containers: []corev1.Container{{Name: "pg", Image: "postgres:17", Env: []corev1.EnvVar{
+				{Name: "PGDATA", Value: "/data"}, {Name: wp.EpochEnvVar, Value: "stale"},
+			}}},
+		},
+	}).Obj()
 }
 
 func envOf(c corev1.Container, name string) string {
@@ -75,14 +72,14 @@ func TestPod(t *testing.T) {
 		}
 	}
 
-	if _, err := Pod(&wp.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: "db", Name: "disk"}}, Placement{}); err == nil ||
+	if _, err := Pod(builder.Resource("db", "disk").Volume("sql-data").Obj(), Placement{}); err == nil ||
 		!strings.Contains(err.Error(), "db/disk has no workload.template") {
 		t.Errorf("Pod of a non-workload resource: %v", err)
 	}
 }
 
 func TestPodName(t *testing.T) {
-	long := &wp.Resource{ObjectMeta: metav1.ObjectMeta{Name: strings.Repeat("r", 250)}, Spec: wp.ResourceSpec{Group: "g"}}
+	long := builder.Resource("", strings.Repeat("r", 250)).Group("g").Obj()
 	cases := []struct {
 		r     *wp.Resource
 		epoch int64
@@ -170,8 +167,7 @@ func TestService(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec
 			spec.Ports[0].TargetPort = intstr.FromInt32(5432)
-			r := &wp.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: "db", Name: "name"},
-				Spec: wp.ResourceSpec{Group: "sql", Service: &spec}}
+			r := builder.Resource("db", "name").Group("sql").Service(spec).Obj()
 			svc, err := Service(r, Placement{Node: "node-b", Epoch: 2})
 			if err != nil {
 				t.Fatal(err)
@@ -242,13 +238,8 @@ func TestVolumeHealth(t *testing.T) {
 }
 
 func TestCustomObject(t *testing.T) {
-	r := &wp.Resource{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "db", Name: "cfg", UID: "u"},
-		Spec: wp.ResourceSpec{Group: "sql", Custom: &wp.CustomResource{
-			Template: runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"namespace":"elsewhere","labels":{"a":"b"}},"data":{"k":"v"}}`)},
-			Healthy:  "true",
-		}},
-	}
+	r := builder.Resource("db", "cfg").UID("u").Group("sql").
+		Custom(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"namespace":"elsewhere","labels":{"a":"b"}},"data":{"k":"v"}}`, "true").Obj()
 	obj, err := CustomObject(r, Placement{Node: "n"})
 	if err != nil {
 		t.Fatal(err)
@@ -331,8 +322,7 @@ func TestIPAddressHandler(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := &wp.Resource{Spec: wp.ResourceSpec{IPAddress: &wp.IPAddressResource{Address: "192.0.2.50"}},
-				Status: wp.ResourceStatus{Conditions: tc.conds}}
+			res := builder.Resource("db", "ip").IPAddress("192.0.2.50").Conditions(tc.conds...).Obj()
 			req := Request{Resource: res, Placement: Placement{Node: "a"}}
 			h := ipAddressHandler{}
 			on, err := h.Online(ctx, req)

@@ -24,10 +24,6 @@ func Service(r *wolfpackv1alpha1.Resource, p Placement) (*corev1.Service, error)
 	if r.Spec.Service == nil {
 		return nil, fmt.Errorf("resource %s/%s has no service", r.Namespace, r.Name)
 	}
-	typ := r.Spec.Service.Type
-	if typ == "" {
-		typ = corev1.ServiceTypeClusterIP
-	}
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: r.Namespace,
@@ -37,7 +33,7 @@ func Service(r *wolfpackv1alpha1.Resource, p Placement) (*corev1.Service, error)
 				wolfpackv1alpha1.GroupVersion.WithKind("Resource"))},
 		},
 		Spec: corev1.ServiceSpec{
-			Type:  typ,
+			Type:  r.Spec.Service.TypeOrDefault(),
 			Ports: append([]corev1.ServicePort(nil), r.Spec.Service.Ports...),
 			Selector: map[string]string{
 				wolfpackv1alpha1.GroupLabel: r.Spec.Group,

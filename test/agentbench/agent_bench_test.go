@@ -37,6 +37,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
 	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
@@ -216,20 +217,10 @@ func (r *run) measure(b *testing.B) {
 func (r *run) createCluster(b *testing.B) {
 	b.Helper()
 	ctx := context.Background()
-	r.qd = &wolfpackv1alpha1.QuorumDisk{
-		ObjectMeta: metav1.ObjectMeta{Name: r.cluster},
-		Spec: wolfpackv1alpha1.QuorumDiskSpec{
-			VolumeClaim:  wolfpackv1alpha1.VolumeClaimReference{Namespace: "default", Name: r.cluster + "-quorum"},
-			KeySecretRef: wolfpackv1alpha1.SecretKeyReference{Namespace: envtest.LeaseNamespace, Name: keySecret},
-			Heartbeat: wolfpackv1alpha1.HeartbeatSpec{
-				Port: ptr.To(int32(r.port)),
-				Networks: []wolfpackv1alpha1.HeartbeatNetwork{
-					{Name: "private", CIDR: "127.0.2.0/24", Role: wolfpackv1alpha1.PrivateNetwork},
-					{Name: "public", CIDR: "127.0.3.0/24", Role: wolfpackv1alpha1.PublicNetwork},
-				},
-			},
-		},
-	}
+	r.qd = builder.QuorumDisk(r.cluster).Claim("default", r.cluster+"-quorum").KeySecret(envtest.LeaseNamespace, keySecret).
+		HeartbeatPort(int32(r.port)).
+		Network("private", "127.0.2.0/24", wolfpackv1alpha1.PrivateNetwork).
+		Network("public", "127.0.3.0/24", wolfpackv1alpha1.PublicNetwork).Obj()
 	if err := r.c.Create(ctx, r.qd); err != nil {
 		b.Fatal(err)
 	}

@@ -19,13 +19,13 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/agent"
 	"github.com/wolfpack-ha/wolfpack/internal/fence"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
 	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
@@ -47,15 +47,9 @@ func TestAgentsHeartbeatIntoMembership(t *testing.T) {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: "key-" + ns},
 		Data: map[string][]byte{"key": []byte(strings.Repeat("k", 32))}}
 	must(t, k8sClient.Create(ctx, secret))
-	qd := validQuorumDisk(ns)
-	qd.Spec.NodeSelector = labels
-	qd.Spec.KeySecretRef = wp.SecretKeyReference{Namespace: envtest.LeaseNamespace, Name: secret.Name, Key: "key"}
-	qd.Spec.LeaseDuration = &metav1.Duration{Duration: 10 * time.Second}
-	qd.Spec.Heartbeat = wp.HeartbeatSpec{Port: ptr.To(int32(port)), Interval: &metav1.Duration{Duration: 200 * time.Millisecond},
-		Threshold: ptr.To[int32](4), Networks: []wp.HeartbeatNetwork{
-			{Name: "private", CIDR: "127.0.0.0/24", Role: wp.PrivateNetwork},
-			{Name: "public", CIDR: "127.0.1.0/24", Role: wp.PublicNetwork},
-		}}
+	qd := builder.QuorumDisk(ns).NodeSelector(labels).KeySecret(envtest.LeaseNamespace, secret.Name).LeaseDuration(10*time.Second).
+		HeartbeatPort(int32(port)).HeartbeatInterval(200*time.Millisecond).HeartbeatThreshold(4).
+		Network("private", "127.0.0.0/24", wp.PrivateNetwork).Network("public", "127.0.1.0/24", wp.PublicNetwork).Obj()
 	must(t, k8sClient.Create(ctx, qd))
 	startManager(t)
 
@@ -105,7 +99,7 @@ func startAgentWith(t *testing.T, node, cluster string, addrs map[string]netip.A
 	b := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
 	ctx, cancel := context.WithCancel(context.Background())
 	b.StartRecordingToSink(ctx.Done())
-	m := &agent.Membership{
+	m := &agent.NodeManager{
 		Client: c, APIReader: c, Recorder: b.NewRecorder(scheme.Scheme, "wolfpack-node-agent"), Clock: clock.RealClock{},
 		Node: node, Cluster: cluster, LeaseNamespace: envtest.LeaseNamespace, Addresses: addrs,
 		HostAddrs: func() ([]netip.Addr, error) { return nil, nil }, Fencer: fencer,
@@ -142,13 +136,10 @@ func TestAgentFailsItsNodeWhenTheAPIIsGone(t *testing.T) {
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: "key-" + ns},
 		Data: map[string][]byte{"key": []byte(strings.Repeat("k", 32))}}
 	must(t, k8sClient.Create(ctx, secret))
-	qd := validQuorumDisk(ns)
-	qd.Spec.NodeSelector = labels
-	qd.Spec.KeySecretRef = wp.SecretKeyReference{Namespace: envtest.LeaseNamespace, Name: secret.Name, Key: "key"}
 	const leaseDuration = 3 * time.Second // renew deadline 2 s
-	qd.Spec.LeaseDuration = &metav1.Duration{Duration: leaseDuration}
-	qd.Spec.Heartbeat = wp.HeartbeatSpec{Port: ptr.To(int32(port)), Interval: &metav1.Duration{Duration: 200 * time.Millisecond},
-		Threshold: ptr.To[int32](4), Networks: []wp.HeartbeatNetwork{{Name: "public", CIDR: "127.0.0.0/24", Role: wp.PublicNetwork}}}
+	qd := builder.QuorumDisk(ns).NodeSelector(labels).KeySecret(envtest.LeaseNamespace, secret.Name).LeaseDuration(leaseDuration).
+		HeartbeatPort(int32(port)).HeartbeatInterval(200*time.Millisecond).HeartbeatThreshold(4).
+		Network("public", "127.0.0.0/24", wp.PublicNetwork).Obj()
 	must(t, k8sClient.Create(ctx, qd))
 	startManager(t)
 

@@ -20,35 +20,9 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 )
-
-func validQuorumDisk(name string) *wp.QuorumDisk {
-	return &wp.QuorumDisk{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: wp.QuorumDiskSpec{
-			VolumeClaim:  wp.VolumeClaimReference{Namespace: "wolfpack-system", Name: "quorum"},
-			KeySecretRef: wp.SecretKeyReference{Namespace: "wolfpack-system", Name: "key"},
-		},
-	}
-}
-
-func validGroup(ns, name string) *wp.ResourceGroup {
-	return &wp.ResourceGroup{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       wp.ResourceGroupSpec{Cluster: "demo", PreferredOwners: []string{"node-a", "node-b"}},
-	}
-}
-
-func validResource(ns, name string) *wp.Resource {
-	return &wp.Resource{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: wp.ResourceSpec{
-			Group:  "sql",
-			Volume: &wp.VolumeResource{ClaimName: "data"},
-		},
-	}
-}
 
 func duration(s string) *metav1.Duration {
 	d, err := time.ParseDuration(s)
@@ -155,21 +129,21 @@ type badInput struct {
 func badInputs() []badInput {
 	resource := func(mutate func(r *wp.Resource)) func(string) client.Object {
 		return func(ns string) client.Object {
-			r := validResource(ns, "res")
+			r := builder.Resource(ns, "res").Group("sql").Volume("data").Obj()
 			mutate(r)
 			return r
 		}
 	}
 	group := func(mutate func(g *wp.ResourceGroup)) func(string) client.Object {
 		return func(ns string) client.Object {
-			g := validGroup(ns, "grp")
+			g := builder.Group(ns, "grp").Cluster("demo").PreferredOwners("node-a", "node-b").Obj()
 			mutate(g)
 			return g
 		}
 	}
 	quorum := func(mutate func(q *wp.QuorumDisk)) func(string) client.Object {
 		return func(ns string) client.Object {
-			q := validQuorumDisk("qd-" + ns)
+			q := builder.QuorumDisk("qd-" + ns).Obj()
 			mutate(q)
 			return q
 		}
@@ -316,7 +290,7 @@ func badInputs() []badInput {
 		},
 		{
 			name:    "resource moved to another group",
-			obj:     func(ns string) client.Object { return validResource(ns, "moved") },
+			obj:     func(ns string) client.Object { return builder.Resource(ns, "moved").Group("sql").Obj() },
 			update:  func(o client.Object) { o.(*wp.Resource).Spec.Group = "other" },
 			field:   "spec.group",
 			message: "group is immutable",
@@ -370,8 +344,10 @@ func badInputs() []badInput {
 			message: "a failback window needs policy Allow",
 		},
 		{
-			name:    "group moved to another cluster",
-			obj:     func(ns string) client.Object { return validGroup(ns, "moved") },
+			name: "group moved to another cluster",
+			obj: func(ns string) client.Object {
+				return builder.Group(ns, "moved").Cluster("demo").PreferredOwners("node-a", "node-b").Obj()
+			},
 			update:  func(o client.Object) { o.(*wp.ResourceGroup).Spec.Cluster = "other" },
 			field:   "spec.cluster",
 			message: "cluster is immutable",
@@ -496,8 +472,7 @@ func TestStatusIsWrittenThroughTheSubresourceOnly(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 
-	g := validGroup(ns, "sql")
-	g.Status = wp.ResourceGroupStatus{State: wp.GroupOnline, OwnerNode: "node-a", Epoch: 7}
+	g := builder.Group(ns, "sql").PreferredOwners("node-a", "node-b").State(wp.GroupOnline).OwnerNode("node-a").Epoch(7).Obj()
 	if err := k8sClient.Create(ctx, g); err != nil {
 		t.Fatal(err)
 	}
@@ -551,10 +526,9 @@ func TestPrinterColumns(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 
-	qd := validQuorumDisk("printer-" + ns)
-	g := validGroup(ns, "sql")
-	r := validResource(ns, "ip")
-	r.Spec.DependsOn = []wp.Dependency{{Name: "disk"}}
+	qd := builder.QuorumDisk("printer-" + ns).Obj()
+	g := builder.Group(ns, "sql").Cluster("demo").PreferredOwners("node-a", "node-b").Obj()
+	r := builder.Resource(ns, "ip").Group("sql").DependsOn("disk").Obj()
 	for _, obj := range []client.Object{qd, g, r} {
 		if err := k8sClient.Create(ctx, obj); err != nil {
 			t.Fatal(err)

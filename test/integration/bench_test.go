@@ -19,6 +19,7 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
@@ -56,9 +57,7 @@ func BenchmarkHundredGroups(b *testing.B) {
 		labels := map[string]string{wp.ClusterLabel: ns}
 		must(b, createNode(ctx, a, labels))
 		must(b, createNode(ctx, bn, labels))
-		qd := validQuorumDisk(ns)
-		qd.Spec.NodeSelector = labels
-		must(b, k8sClient.Create(ctx, qd))
+		must(b, k8sClient.Create(ctx, builder.QuorumDisk(ns).NodeSelector(labels).Obj()))
 		startKubelet(b, ns, a, bn)
 		for i := range groups {
 			createBenchGroup(b, ns, fmt.Sprintf("g%03d", i), []string{a, bn})
@@ -122,34 +121,23 @@ func createBenchGroup(b *testing.B, ns, name string, owners []string) {
 	ctx := context.Background()
 	must(b, envtest.BoundClaim(ctx, k8sClient, ns, name))
 
-	must(b, k8sClient.Create(ctx, &wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: wp.ResourceGroupSpec{Cluster: ns, PreferredOwners: owners}}))
-	pod := func(app string) *wp.WorkloadResource {
-		return &wp.WorkloadResource{Template: &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+	must(b, k8sClient.Create(ctx, builder.Group(ns, name).Cluster(ns).PreferredOwners(owners...).Obj()))
+	pod := func(app string) corev1.PodTemplateSpec {
+		return corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{Name: app, Image: "busybox"}},
 			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
 				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}}},
-		}}}
+		}}
 	}
-	deps := func(names ...string) []wp.Dependency {
-		out := make([]wp.Dependency, 0, len(names))
-		for _, n := range names {
-			out = append(out, wp.Dependency{Name: name + "-" + n})
-		}
-		return out
-	}
-	for _, r := range []struct {
-		kind string
-		spec wp.ResourceSpec
-	}{
-		{"vol", wp.ResourceSpec{Volume: &wp.VolumeResource{ClaimName: name}}},
-		{"ip", wp.ResourceSpec{DependsOn: deps("vol"), IPAddress: &wp.IPAddressResource{Address: "192.0.2.10"}}},
-		{"svc", wp.ResourceSpec{DependsOn: deps("ip"), Service: &wp.ServiceResource{ServiceName: name, Ports: []corev1.ServicePort{{Port: 80}}}}},
-		{"app", wp.ResourceSpec{DependsOn: deps("svc"), Workload: pod("app")}},
-		{"side", wp.ResourceSpec{DependsOn: deps("vol"), Workload: pod("side")}},
+	resource := func(kind string) *builder.ResourceWrapper { return builder.Resource(ns, name+"-"+kind).Group(name) }
+	for _, r := range []*builder.ResourceWrapper{
+		resource("vol").Volume(name),
+		resource("ip").DependsOn(name + "-vol").IPAddress("192.0.2.10"),
+		resource("svc").DependsOn(name + "-ip").Service(wp.ServiceResource{ServiceName: name, Ports: []corev1.ServicePort{{Port: 80}}}),
+		resource("app").DependsOn(name + "-svc").Workload(pod("app")),
+		resource("side").DependsOn(name + "-vol").Workload(pod("side")),
 	} {
-		r.spec.Group = name
-		must(b, k8sClient.Create(ctx, &wp.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-" + r.kind}, Spec: r.spec}))
+		must(b, k8sClient.Create(ctx, r.Obj()))
 	}
 }
 

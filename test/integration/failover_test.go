@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 )
 
 // Deadlines hold on a loaded 2-core machine; the figures are measured by the benchmark.
@@ -72,11 +73,9 @@ func TestResourcesAppliedToARunningManager(t *testing.T) {
 		w = f.watch(t)
 		startManager(t)
 		// The QuorumDisk and the group first; the group is Online, with nothing in it.
-		qd := validQuorumDisk(f.cluster)
-		qd.Spec.NodeSelector = map[string]string{wp.ClusterLabel: f.cluster}
+		qd := builder.QuorumDisk(f.cluster).NodeSelector(map[string]string{wp.ClusterLabel: f.cluster}).Obj()
 		must(t, k8sClient.Create(context.Background(), qd))
-		g := &wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "sql"},
-			Spec: wp.ResourceGroupSpec{Cluster: f.cluster, PreferredOwners: []string{f.a, f.b}}}
+		g := builder.Group(f.ns, "sql").Cluster(f.cluster).PreferredOwners(f.a, f.b).Obj()
 		must(t, k8sClient.Create(context.Background(), g))
 		eventually(t, "the empty group Online", func() error {
 			if s := f.group(t).Status; s.State != wp.GroupOffline || s.OwnerNode != f.a {
@@ -114,18 +113,29 @@ func TestMoveTakesEverythingOfflineBeforeAnythingOnline(t *testing.T) {
 	f.expectEvent(t, wp.MoveSucceededReason, "every resource is online on "+f.b)
 	f.expectPodsStartedOnce(t)
 
-	// A move to a node outside the cluster is refused with an Event, and nothing moves.
+	if c := meta.FindStatusCondition(g.Status.Conditions, wp.MoveAcceptedCondition); c == nil || c.Status != metav1.ConditionTrue ||
+		c.Reason != wp.MoveStartedReason {
+		t.Errorf("MoveAccepted %+v, want True %s", c, wp.MoveStartedReason)
+	}
+
+	// A move to a node outside the cluster is refused with a reason in status and an Event, and
+	// nothing moves. The answer is in status by the time the request is removed.
 	g = f.group(t)
 	patch = client.MergeFrom(g.DeepCopy())
 	g.Annotations = map[string]string{wp.MoveToAnnotation: "no-such-node"}
 	must(t, k8sClient.Patch(context.Background(), g, patch))
-	f.expectEvent(t, wp.MoveFailedReason, "move to no-such-node refused: it is not a node of the cluster")
 	eventually(t, "the move-to annotation removed", func() error {
-		if v, ok := f.group(t).Annotations[wp.MoveToAnnotation]; ok {
+		g = f.group(t)
+		if v, ok := g.Annotations[wp.MoveToAnnotation]; ok {
 			return fmt.Errorf("annotation still %q", v)
 		}
 		return nil
 	})
+	if c := meta.FindStatusCondition(g.Status.Conditions, wp.MoveAcceptedCondition); c == nil || c.Status != metav1.ConditionFalse ||
+		c.Reason != wp.UnknownNodeReason || c.Message != "move to no-such-node refused: it is not a node of the cluster" {
+		t.Errorf("MoveAccepted %+v, want False %s", c, wp.UnknownNodeReason)
+	}
+	f.expectEvent(t, wp.MoveFailedReason, "move to no-such-node refused: it is not a node of the cluster")
 	if g := f.waitOnline(t, f.b); g.Status.Epoch != 2 {
 		t.Errorf("epoch %d after a refused move, want 2", g.Status.Epoch)
 	}
@@ -213,9 +223,8 @@ func TestBadInputLeavesTheRestOfTheGroupAlone(t *testing.T) {
 		{
 			name: "dependency on a resource of another group",
 			objects: []client.Object{
-				&wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "other"},
-					Spec: wp.ResourceGroupSpec{Cluster: f.cluster, State: wp.DesiredOffline}},
-				inGroup(resourceIn(f.ns, "o1"), "other"),
+				builder.Group(f.ns, "other").Cluster(f.cluster).DesiredState(wp.DesiredOffline).Obj(),
+				builder.Resource(f.ns, "o1").Group("other").Volume("sql-data").Obj(),
 				resourceIn(f.ns, "f", "o1"),
 			},
 			reason:  wp.ForeignDependencyReason,
@@ -274,18 +283,9 @@ func TestBadInputLeavesTheRestOfTheGroupAlone(t *testing.T) {
 	}
 }
 
+// resourceIn is a resource of the group sql, on the claim sql-data, that depends on deps.
 func resourceIn(ns, name string, deps ...string) *wp.Resource {
-	r := validResource(ns, name)
-	for _, d := range deps {
-		r.Spec.DependsOn = append(r.Spec.DependsOn, wp.Dependency{Name: d})
-	}
-	r.Spec.Volume.ClaimName = "sql-data"
-	return r
-}
-
-func inGroup(r *wp.Resource, group string) *wp.Resource {
-	r.Spec.Group = group
-	return r
+	return builder.Resource(ns, name).Group("sql").DependsOn(deps...).Volume("sql-data").Obj()
 }
 
 // expectEvent waits for an events.k8s.io Event on the group with reason and a note containing

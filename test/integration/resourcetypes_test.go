@@ -9,11 +9,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
 
@@ -53,9 +53,7 @@ func TestWorkloadRefAndCustomResources(t *testing.T) {
 	for _, n := range []string{a, b} {
 		must(t, createNode(ctx, n, labels))
 	}
-	qd := validQuorumDisk(ns)
-	qd.Spec.NodeSelector = labels
-	must(t, k8sClient.Create(ctx, qd))
+	must(t, k8sClient.Create(ctx, builder.QuorumDisk(ns).NodeSelector(labels).Obj()))
 	agents := simnode.StartAgents(k8sClient, a, b)
 	t.Cleanup(agents.Stop)
 	fakeDeploymentController(t, ns)
@@ -72,20 +70,11 @@ func TestWorkloadRefAndCustomResources(t *testing.T) {
 		},
 	}
 	must(t, k8sClient.Create(ctx, dep))
-	group := &wp.ResourceGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-		Spec: wp.ResourceGroupSpec{Cluster: ns, PreferredOwners: []string{a, b}}}
-	cfg := &wp.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cfg"}, Spec: wp.ResourceSpec{
-		Group: "web",
-		Custom: &wp.CustomResource{
-			Template: runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"web-config"},"data":{"ready":"yes"}}`)},
-			Healthy:  `has(object.data) && object.data.ready == "yes"`,
-		},
-	}}
-	web := &wp.Resource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"}, Spec: wp.ResourceSpec{
-		Group:     "web",
-		DependsOn: []wp.Dependency{{Name: "cfg"}},
-		Workload:  &wp.WorkloadResource{WorkloadRef: &wp.WorkloadReference{Kind: wp.DeploymentKind, Name: "web"}},
-	}}
+	group := builder.Group(ns, "web").Cluster(ns).PreferredOwners(a, b).Obj()
+	cfg := builder.Resource(ns, "cfg").Group("web").Custom(
+		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"web-config"},"data":{"ready":"yes"}}`,
+		`has(object.data) && object.data.ready == "yes"`).Obj()
+	web := builder.Resource(ns, "web").Group("web").DependsOn("cfg").WorkloadRef(wp.DeploymentKind, "web").Obj()
 	for _, o := range []client.Object{group, cfg, web} {
 		must(t, k8sClient.Create(ctx, o))
 	}
