@@ -1,7 +1,9 @@
 # Wolfpack: MSCS failover clustering for Kubernetes.
 #
-#   make test      unit, envtest integration, deploy and end-to-end tests (builds the Kubernetes
-#                  binaries and helm from the Go module proxy into bin/ on the first run)
+#   make verify lint test   what CI runs (.ci/run)
+#   make test      unit, envtest integration, deploy and end-to-end tests, in that order (builds
+#                  the Kubernetes binaries and helm from the Go module proxy into bin/ on the
+#                  first run)
 #   make verify    fails when generated files are stale or go.mod is untidy
 #   make help      every target
 
@@ -26,7 +28,7 @@ TEST_FLAGS ?=
 
 .PHONY: help
 help: ## Show the targets.
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_0-9-]+:.*##/ { printf "  %-14s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_0-9-]+:.*##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Development
 
@@ -63,35 +65,44 @@ build: generate manifests ## Build the binaries into bin/.
 
 ##@ Test
 
+# Each step of make test runs its own packages, which hack/test-packages.sh lists: integration
+# is every package whose tests import internal/test/envtest (they start etcd and kube-apiserver),
+# deploy is test/deploy, e2e is test/e2e and internal/localcluster, and unit is the rest; a new
+# package lands in its step by what its tests import.
+PACKAGES = hack/test-packages.sh
+ENVTEST_ASSETS = KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)"
+
 .PHONY: test
-test: envtest-binaries ## Run unit, envtest integration (verbosely: they print the bad-input table), deploy and end-to-end tests.
-	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
-		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) $$($(GO) list ./... | grep -v -e /test/integration -e /test/deploy -e /test/e2e)
-	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
-		$(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/integration/...
+test: ## Run the unit, integration, deploy and end-to-end tests, one step after the other.
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-deploy
 	$(MAKE) --no-print-directory test-e2e
+
+.PHONY: test-unit
+test-unit: ## Unit tests: every package whose tests start no API server, with -race.
+	pkgs="$$($(PACKAGES) unit)" && $(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 $(TEST_FLAGS) $$pkgs
+
+.PHONY: test-integration
+test-integration: envtest-binaries ## Integration tests: the packages whose tests start envtest, with -race, verbosely (they print the bad-input table).
+	pkgs="$$($(PACKAGES) integration)" && \
+		$(ENVTEST_ASSETS) $(GO) test -race -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) $$pkgs
 
 .PHONY: test-deploy
 test-deploy: envtest-binaries ## Helm chart and kustomize checks against a real kube-apiserver.
 	hack/helm.sh >/dev/null
-	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
-		$(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/deploy/
+	pkgs="$$($(PACKAGES) deploy)" && $(ENVTEST_ASSETS) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) $$pkgs
 
-.PHONY: test-integration
-test-integration: envtest-binaries ## Run the envtest integration tests only, verbosely.
-	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
-		$(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v ./test/integration/...
-
-# The local cluster's binaries (test/e2e/cluster), built from the Go module proxy by hack/k8s-binaries.sh.
+# The local cluster's binaries (internal/localcluster/cluster), built from the Go module proxy by
+# hack/k8s-binaries.sh.
 E2E_BINARIES = etcd kube-apiserver kube-controller-manager kube-scheduler kwok
 CLUSTER_DIR ?= $(CURDIR)/bin/localcluster
 DEMO_NETWORK ?=
 
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests on a local cluster of real processes with kwok nodes; the first run builds the binaries (about 12 minutes).
-	bindir="$$(hack/k8s-binaries.sh $(E2E_BINARIES))" && hack/helm.sh >/dev/null && \
-		WOLFPACK_E2E_BINDIR="$$bindir" $(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) ./test/e2e/...
+	bindir="$$(hack/k8s-binaries.sh $(E2E_BINARIES))" && hack/helm.sh >/dev/null && pkgs="$$($(PACKAGES) e2e)" && \
+		WOLFPACK_E2E_BINDIR="$$bindir" $(GO) test -timeout $(TEST_TIMEOUT) -count=1 -v $(TEST_FLAGS) $$pkgs
 
 .PHONY: envtest-binaries
 envtest-binaries: ## Build etcd and kube-apiserver from the Go module proxy into bin/k8s (cached).
@@ -130,21 +141,19 @@ $(GOLANGCI_LINT): $(TOOLS_MOD)
 
 .PHONY: bench
 bench: envtest-binaries ## Bring 100 groups of 5 resources online with envtest, then move them all.
-	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
-		$(GO) test -run '^$$' -bench BenchmarkHundredGroups -benchtime 1x -timeout 30m ./test/integration/
+	$(ENVTEST_ASSETS) $(GO) test -run '^$$' -bench BenchmarkHundredGroups -benchtime 1x -timeout 30m ./test/integration/
 
 .PHONY: bench-agent
 bench-agent: envtest-binaries ## Measure the node-agent process's CPU and resident memory with 2 and 16 peers at the default heartbeat rate (envtest).
-	KUBEBUILDER_ASSETS="$$(hack/k8s-binaries.sh etcd kube-apiserver)" \
-		$(GO) test ./test/agentbench/ -run '^$$' -bench . -benchtime 1x -timeout 30m -v
+	$(ENVTEST_ASSETS) $(GO) test ./test/agentbench/ -run '^$$' -bench . -benchtime 1x -timeout 30m -v
 
-# Wolfpack crash trials of make bench-failover. Its test binary has a name of its own, so that
-# whatever stops stray e2e.test processes leaves a 30-minute run alone.
+# Wolfpack crash trials of make bench-failover (test/e2e/failoverbench). Its test binary has a
+# name of its own, so that whatever stops stray e2e.test processes leaves a 30-minute run alone.
 TRIALS ?= 20
 
 .PHONY: bench-failover
 bench-failover: ## Crash the sample group's node TRIALS times (default 20) on the local cluster, then vanilla Kubernetes once on the same cluster; writes bin/bench-failover.md (about 30 minutes; needs root).
 	bindir="$$(hack/k8s-binaries.sh $(E2E_BINARIES))" && hack/helm.sh >/dev/null && \
-		$(GO) test -c -o $(BIN)/bench-failover.test ./test/e2e/ && cd test/e2e && \
+		$(GO) test -c -o $(BIN)/bench-failover.test ./test/e2e/failoverbench/ && cd test/e2e/failoverbench && \
 		WOLFPACK_E2E_BINDIR="$$bindir" WOLFPACK_BENCH_TRIALS="$(TRIALS)" $(BIN)/bench-failover.test \
 			-test.run '^$$' -test.bench BenchmarkFailover -test.benchtime 1x -test.timeout 90m -test.v

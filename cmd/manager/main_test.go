@@ -20,7 +20,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -59,7 +61,7 @@ func TestParseFlags(t *testing.T) {
 // operator relies on: probes, leader election, metrics that only authorized clients may read,
 // and a clean stop that hands leadership over.
 func TestManagerRuns(t *testing.T) {
-	env, err := testenv.Start()
+	env, err := envtest.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func TestManagerRuns(t *testing.T) {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
 	cs := kubernetes.NewForConfigOrDie(env.Config)
 
-	metricsAddr, probeAddr := testenv.FreeTCPAddr(t), testenv.FreeTCPAddr(t)
+	metricsAddr, probeAddr := freeport.TCPAddr(t), freeport.TCPAddr(t)
 	o, err := parseFlags([]string{
 		"--metrics-bind-address=" + metricsAddr,
 		"--health-probe-bind-address=" + probeAddr,
@@ -81,14 +83,14 @@ func TestManagerRuns(t *testing.T) {
 	go func() { done <- run(ctx, env.Config, o) }()
 	t.Cleanup(cancel)
 
-	testenv.WaitFor(t, "readiness probe", time.Minute, func() error {
+	poll.Wait(t, "readiness probe", time.Minute, func() error {
 		return expectStatus("http://"+probeAddr+"/readyz", "", http.StatusOK)
 	})
 	if err := expectStatus("http://"+probeAddr+"/healthz", "", http.StatusOK); err != nil {
 		t.Fatal(err)
 	}
 
-	testenv.WaitFor(t, "leader election Lease", time.Minute, func() error {
+	poll.Wait(t, "leader election Lease", time.Minute, func() error {
 		lease, err := cs.CoordinationV1().Leases("default").Get(ctx, LeaderElectionID, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -100,7 +102,7 @@ func TestManagerRuns(t *testing.T) {
 	})
 
 	metricsURL := "https://" + metricsAddr + "/metrics"
-	testenv.WaitFor(t, "metrics without a token are refused", time.Minute, func() error {
+	poll.Wait(t, "metrics without a token are refused", time.Minute, func() error {
 		return expectStatus(metricsURL, "", http.StatusUnauthorized)
 	})
 	// Two identities, so that the endpoint's 30 s cache of denials does not delay the allowed one.
@@ -110,7 +112,7 @@ func TestManagerRuns(t *testing.T) {
 	}
 	allowMetrics(t, cs, "scraper")
 	token := serviceAccountToken(t, cs, "scraper")
-	testenv.WaitFor(t, "metrics with an authorized token", 30*time.Second, func() error {
+	poll.Wait(t, "metrics with an authorized token", 30*time.Second, func() error {
 		body, err := get(metricsURL, token, http.StatusOK)
 		if err != nil {
 			return err

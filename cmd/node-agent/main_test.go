@@ -38,9 +38,12 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/heartbeat"
+	localcluster "github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 // monitorEnv is set in the test binary's environment, which the agents started by the tests
@@ -90,7 +93,7 @@ func TestMain(m *testing.M) {
 
 // envtestMain runs the tests against an envtest of their own.
 func envtestMain(m *testing.M) int {
-	env, err := testenv.Start()
+	env, err := envtest.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -301,17 +304,17 @@ func newFixture(t *testing.T, cluster, node, peer string, h byte, key []byte) *f
 		agent:     map[string]netip.Addr{"private": netip.AddrFrom4([4]byte{127, 0, 0, h}), "public": netip.AddrFrom4([4]byte{127, 0, 1, h})},
 		peerAddrs: map[string]netip.Addr{"private": netip.AddrFrom4([4]byte{127, 0, 0, h + 1}), "public": netip.AddrFrom4([4]byte{127, 0, 1, h + 1})},
 	}
-	f.port = freeUDPPort(t)
+	f.port = freeport.UDP(t)
 	ctx := context.Background()
 	setKey(t, c, key)
 	t.Cleanup(func() {
-		_ = c.Delete(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: keySecret}})
+		_ = c.Delete(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: keySecret}})
 	})
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node, Labels: map[string]string{wolfpackv1alpha1.ClusterLabel: cluster}}}
 	if err := c.Create(ctx, n); err != nil {
 		t.Fatal(err)
 	}
-	f.qd = builder.QuorumDisk(cluster).Claim("default", cluster+"-quorum").KeySecret(testenv.LeaseNamespace, keySecret).
+	f.qd = builder.QuorumDisk(cluster).Claim("default", cluster+"-quorum").KeySecret(envtest.LeaseNamespace, keySecret).
 		HeartbeatPort(int32(f.port)).
 		Network("private", "127.0.0.0/24", wolfpackv1alpha1.PrivateNetwork).
 		Network("public", "127.0.1.0/24", wolfpackv1alpha1.PublicNetwork).Obj()
@@ -326,7 +329,7 @@ func newFixture(t *testing.T, cluster, node, peer string, h byte, key []byte) *f
 func setKey(t *testing.T, c client.Client, key []byte) {
 	t.Helper()
 	ctx := context.Background()
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: keySecret},
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: keySecret},
 		Data: map[string][]byte{"key": key}}
 	err := c.Create(ctx, s)
 	if apierrors.IsAlreadyExists(err) {
@@ -366,7 +369,7 @@ func (f *fixture) startPeer(t *testing.T, key []byte) {
 		addrs[n] = a.String()
 	}
 	lease := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: f.peerName,
+		ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: f.peerName,
 			Labels:      map[string]string{wolfpackv1alpha1.ClusterLabel: f.cluster, wolfpackv1alpha1.NodeLabel: f.peerName},
 			Annotations: map[string]string{wolfpackv1alpha1.ViewAnnotation: membership.View{Incarnation: 1, Joined: true, Addresses: addrs}.Encode()}},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(f.peerName), LeaseDurationSeconds: ptr.To(int32(10)),
@@ -388,7 +391,7 @@ func (f *fixture) agentArgs(t *testing.T, probeAddr string) []string {
 		"--node-name=" + f.node,
 		"--heartbeat-address=private=" + f.agent["private"].String(),
 		"--heartbeat-address=public=" + f.agent["public"].String(),
-		"--lease-namespace=" + testenv.LeaseNamespace,
+		"--lease-namespace=" + envtest.LeaseNamespace,
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=" + probeAddr,
 		"--monitor-path=" + self,
@@ -478,17 +481,17 @@ func TestAgentRuns(t *testing.T) {
 		t.Fatalf("interval x threshold %v, want the defaults' 2s", detection)
 	}
 	ctx := context.Background()
-	w, err := f.cs.CoordinationV1().Leases(testenv.LeaseNamespace).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + f.node})
+	w, err := f.cs.CoordinationV1().Leases(envtest.LeaseNamespace).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + f.node})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
 
-	probeAddr := testenv.FreeTCPAddr(t)
+	probeAddr := freeport.TCPAddr(t)
 	a := startAgent(t, f.agentArgs(t, probeAddr))
 
-	testenv.WaitFor(t, "readiness probe", patience, func() error { return testenv.GetOK("http://" + probeAddr + "/readyz") })
-	if err := testenv.GetOK("http://" + probeAddr + "/healthz"); err != nil {
+	poll.Wait(t, "readiness probe", patience, func() error { return localcluster.GetOK(context.Background(), "http://"+probeAddr+"/readyz") })
+	if err := localcluster.GetOK(context.Background(), "http://"+probeAddr+"/healthz"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -523,7 +526,7 @@ func TestAgentRuns(t *testing.T) {
 	if versions[0].Joined {
 		t.Fatalf("the agent's first view is already joined: %+v", versions[0])
 	}
-	testenv.WaitFor(t, "the peer hears the agent on both networks", patience, func() error {
+	poll.Wait(t, "the peer hears the agent on both networks", patience, func() error {
 		if got := f.peer.Reachable()[f.node]; !slices.Equal(got, both) {
 			return fmt.Errorf("the peer hears %s on %v", f.node, got)
 		}
@@ -553,7 +556,7 @@ func TestAgentRuns(t *testing.T) {
 			t.Fatalf("the agent's heartbeat socket on %s is still open after it stopped: %v", network, err)
 		}
 	}
-	if err := testenv.GetOK("http://" + probeAddr + "/readyz"); err == nil {
+	if err := localcluster.GetOK(context.Background(), "http://"+probeAddr+"/readyz"); err == nil {
 		t.Fatal("the probes still answer after the agent stopped")
 	}
 }
@@ -568,12 +571,12 @@ func TestAgentBadKey(t *testing.T) {
 	good := bytes.Repeat([]byte("g"), heartbeat.MinKeyLen)
 	f := newFixture(t, "qd-bad-key", "node-c", "node-d", 31, good)
 	setKey(t, f.c, []byte("too-short")) // after the peer took the good key
-	probeAddr := testenv.FreeTCPAddr(t)
+	probeAddr := freeport.TCPAddr(t)
 	startAgent(t, f.agentArgs(t, probeAddr))
 
-	testenv.WaitFor(t, "readiness probe", patience, func() error { return testenv.GetOK("http://" + probeAddr + "/readyz") })
+	poll.Wait(t, "readiness probe", patience, func() error { return localcluster.GetOK(context.Background(), "http://"+probeAddr+"/readyz") })
 	const complaint = "has 9 bytes, want at least 32"
-	testenv.WaitFor(t, "two attempts that log the short key", patience, func() error {
+	poll.Wait(t, "two attempts that log the short key", patience, func() error {
 		if n := strings.Count(logs.String(), complaint); n < 2 {
 			return fmt.Errorf("%d log lines with %q", n, complaint)
 		}
@@ -582,7 +585,7 @@ func TestAgentBadKey(t *testing.T) {
 	if strings.Contains(logs.String(), string(good[:8])) || strings.Contains(logs.String(), "too-short") {
 		t.Fatal("the agent logged key material")
 	}
-	err := f.c.Get(context.Background(), client.ObjectKey{Namespace: testenv.LeaseNamespace, Name: f.node}, &coordinationv1.Lease{})
+	err := f.c.Get(context.Background(), client.ObjectKey{Namespace: envtest.LeaseNamespace, Name: f.node}, &coordinationv1.Lease{})
 	if !apierrors.IsNotFound(err) {
 		t.Fatalf("the agent's Lease: %v; want none while it has no usable key", err)
 	}
@@ -594,15 +597,15 @@ func TestAgentBadKey(t *testing.T) {
 	if got := f.peer.Reachable(); len(got) != 0 {
 		t.Fatalf("the peer hears %v from an agent without a usable key", got)
 	}
-	if err := testenv.GetOK("http://" + probeAddr + "/healthz"); err != nil {
+	if err := localcluster.GetOK(context.Background(), "http://"+probeAddr+"/healthz"); err != nil {
 		t.Fatalf("the agent without a usable key: %v", err)
 	}
 
 	setKey(t, f.c, good)
 	wantAddrs := map[string]string{"private": f.agent["private"].String(), "public": f.agent["public"].String()}
-	testenv.WaitFor(t, "the agent's Lease once the key is usable", patience, func() error {
+	poll.Wait(t, "the agent's Lease once the key is usable", patience, func() error {
 		l := &coordinationv1.Lease{}
-		if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: testenv.LeaseNamespace, Name: f.node}, l); err != nil {
+		if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: envtest.LeaseNamespace, Name: f.node}, l); err != nil {
 			return err
 		}
 		if v := checkLease(t, f, l, wantAddrs); !slices.Equal(v.Hears(f.peerName), both) {
@@ -610,7 +613,7 @@ func TestAgentBadKey(t *testing.T) {
 		}
 		return nil
 	})
-	testenv.WaitFor(t, "the peer hears the agent on both networks", patience, func() error {
+	poll.Wait(t, "the peer hears the agent on both networks", patience, func() error {
 		if got := f.peer.Reachable()[f.node]; !slices.Equal(got, both) {
 			return fmt.Errorf("the peer hears %s on %v", f.node, got)
 		}
@@ -643,7 +646,7 @@ func checkLease(t *testing.T, f *fixture, l *coordinationv1.Lease, wantAddrs map
 func monitorChild(t *testing.T) int {
 	t.Helper()
 	var found []int
-	testenv.WaitFor(t, "the Resource Monitor process", patience, func() error {
+	poll.Wait(t, "the Resource Monitor process", patience, func() error {
 		found = found[:0]
 		entries, err := os.ReadDir("/proc")
 		if err != nil {
@@ -680,17 +683,6 @@ func parentOf(pid int) int {
 	}
 	ppid, _ := strconv.Atoi(fields[1])
 	return ppid
-}
-
-// freeUDPPort is a UDP port free on every address at the moment.
-func freeUDPPort(t *testing.T) int {
-	t.Helper()
-	pc, err := (&net.ListenConfig{}).ListenPacket(context.Background(), "udp4", "0.0.0.0:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = pc.Close() }()
-	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
 // bindUDP binds addr:port and lets it go: it fails while someone else holds it.

@@ -25,7 +25,8 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/quorum"
 	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 // holderEnv makes the test binary, re-executed by TestQuorumHolderProcesses, the quorum holder:
@@ -52,10 +53,10 @@ func TestQuorumHolderProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leases := kubernetes.NewForConfigOrDie(restConfig).CoordinationV1().Leases(testenv.LeaseNamespace)
+	leases := kubernetes.NewForConfigOrDie(restConfig).CoordinationV1().Leases(envtest.LeaseNamespace)
 	leaseName := membership.QuorumLeaseName(cluster)
 
-	qd := builder.QuorumDisk(cluster).Claim(testenv.LeaseNamespace, cluster).KeySecret(testenv.LeaseNamespace, keySecret).
+	qd := builder.QuorumDisk(cluster).Claim(envtest.LeaseNamespace, cluster).KeySecret(envtest.LeaseNamespace, keySecret).
 		// interval x threshold (the default 4) = 1s, shorter than the lease, as CEL requires.
 		HeartbeatInterval(250 * time.Millisecond).LeaseDuration(leaseDuration).Obj()
 	if err := c.Create(ctx, qd); err != nil {
@@ -77,7 +78,7 @@ func TestQuorumHolderProcesses(t *testing.T) {
 	// 1. node-a formats the disk (the file does not exist yet) and takes it at epoch 1.
 	a := startHolder(t, dir, "node-a", cluster, device)
 	var l *coordinationv1.Lease
-	testenv.WaitFor(t, "the Lease names node-a at epoch 1", patience, func() error {
+	poll.Wait(t, "the Lease names node-a at epoch 1", patience, func() error {
 		if err := a.exited(); err != nil {
 			return err
 		}
@@ -259,7 +260,7 @@ func startHolder(t *testing.T, dir, node, cluster, device string) *holderProcess
 	// should the parent die first.
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.timeout=3m",
 		"quorum", "--node-name="+node, "--cluster="+cluster, "--device="+device,
-		"--lease-namespace="+testenv.LeaseNamespace, "--kubeconfig="+kubeconfig)
+		"--lease-namespace="+envtest.LeaseNamespace, "--kubeconfig="+kubeconfig)
 	// kubeconfigEnv makes TestMain use the parent's envtest; WOLFPACK_TEST_LOGS sends the
 	// holder's log (TestMain's logger) to its stderr.
 	cmd.Env = append(os.Environ(), holderEnv+"=1", kubeconfigEnv+"="+kubeconfig, "WOLFPACK_TEST_LOGS=1")

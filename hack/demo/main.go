@@ -1,11 +1,12 @@
-// Command demo is `make demo`: Wolfpack on a local cluster of real processes (test/e2e/env). It
-// starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and a kwok per node, installs
-// the Helm chart, runs the manager and a node agent per member node (each in its own network
-// namespace, or on loopback addresses of its own where the machine has none), applies the sample
-// group, shows `kubectl cluster status`, moves the group, crashes its node, and shows the group
-// back on the other node with the timeline from `kubectl cluster log`. The cluster is left
-// running, with the stand-in kubelet that runs the quorum holders and the nodes' container
-// runtimes handed over to a `demo kubelet` process; `demo down` stops it all.
+// Command demo is `make demo`: Wolfpack on a local cluster of real processes
+// (internal/localcluster/env). It starts etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler and a kwok per node, installs the Helm chart, runs the manager and a node agent
+// per member node (each in its own network namespace, or on loopback addresses of its own where
+// the machine has none), applies the sample group, shows `kubectl cluster status`, moves the
+// group, crashes its node, and shows the group back on the other node with the timeline from
+// `kubectl cluster log`. The cluster is left running, with the stand-in kubelet that runs the
+// quorum holders and the nodes' container runtimes handed over to a `demo kubelet` process; `demo
+// down` stops it all.
 //
 //	demo --dir DIR --kube-bin DIR --wolfpack-bin DIR --helm PATH [--network netns|loopback]
 //	demo down --dir DIR
@@ -29,7 +30,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/wolfpack-ha/wolfpack/test/e2e/env"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/env"
 )
 
 type options struct {

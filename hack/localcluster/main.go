@@ -1,6 +1,6 @@
-// Command localcluster starts a local Kubernetes cluster (package test/e2e/cluster: etcd,
-// kube-apiserver, kube-controller-manager, kube-scheduler and one kwok process per fake node)
-// that keeps running after the command exits, and stops it again:
+// Command localcluster starts a local Kubernetes cluster (package internal/localcluster/cluster:
+// etcd, kube-apiserver, kube-controller-manager, kube-scheduler and one kwok process per fake
+// node) that keeps running after the command exits, and stops it again:
 //
 //	localcluster up --dir D --bin-dir B [--nodes a,b,c] [--label k=v]
 //	localcluster down --dir D
@@ -23,7 +23,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/wolfpack-ha/wolfpack/test/e2e/cluster"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
 )
 
 // labelledNodes is how many of the nodes, the first ones, get --label.

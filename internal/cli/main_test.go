@@ -20,18 +20,20 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var (
-	env        *testenv.Env
+	env        *envtest.Env
 	k8sClient  client.Client
 	kubeconfig string
 )
@@ -56,7 +58,7 @@ func TestMain(m *testing.M) {
 
 func runMain(m *testing.M) (int, error) {
 	var err error
-	env, err = testenv.Start()
+	env, err = envtest.Start()
 	if err != nil {
 		return 1, err
 	}
@@ -70,7 +72,7 @@ func runMain(m *testing.M) (int, error) {
 		return 1, err
 	}
 	// The plugin reaches the API server as kubectl would: through a kubeconfig, as an admin.
-	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	admin, err := env.AddUser(crenvtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return 1, err
 	}
@@ -188,9 +190,9 @@ func fixture(t *testing.T) {
 		}
 	}
 	for _, n := range []string{nodeA, nodeB} {
-		must(t, testenv.CreateNode(ctx, k8sClient, n, map[string]string{wolfpackv1alpha1.ClusterLabel: cluster}))
+		must(t, simnode.CreateNode(ctx, k8sClient, n, map[string]string{wolfpackv1alpha1.ClusterLabel: cluster}))
 	}
-	samples, err := testenv.Samples()
+	samples, err := repo.Samples()
 	must(t, err)
 	for _, obj := range samples {
 		switch obj.GetKind() {

@@ -24,8 +24,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 )
 
 func TestValidate(t *testing.T) {
@@ -53,8 +54,8 @@ func TestValidate(t *testing.T) {
 	}
 
 	// Set the cluster up.
-	ns := testenv.LeaseNamespace
-	must(t, testenv.BoundClaim(ctx, k8sClient, ns, "quorum-demo"))
+	ns := envtest.LeaseNamespace
+	must(t, envtest.BoundClaim(ctx, k8sClient, ns, "quorum-demo"))
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wolfpack-heartbeat-key"},
 		Data: map[string][]byte{"key": bytes.Repeat([]byte{7}, 32)}})
 	for _, file := range []string{"config/rbac/role.yaml", "config/rbac/role_binding.yaml", "config/agent/role.yaml", "config/agent/role_binding.yaml"} {
@@ -105,7 +106,7 @@ func squash(s string) string {
 func agentLease(t *testing.T, node string, renewed time.Time, view membership.View) {
 	t.Helper()
 	ctx := context.Background()
-	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: node}}
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: node}}
 	err := k8sClient.Get(ctx, client.ObjectKeyFromObject(l), l)
 	if err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
@@ -124,7 +125,7 @@ func agentLease(t *testing.T, node string, renewed time.Time, view membership.Vi
 // apply creates the objects of a YAML file of the repository.
 func apply(t *testing.T, file string) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), file))
+	data, err := os.ReadFile(filepath.Join(repo.Root(), file))
 	must(t, err)
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	for {

@@ -21,8 +21,11 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
+	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
 
 // TestMoveWaitWithManager follows a real move: the manager's controllers run in-process over a
@@ -38,10 +41,10 @@ func TestMoveWaitWithManager(t *testing.T) {
 	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	nodeLabels := map[string]string{wolfpackv1alpha1.ClusterLabel: name}
 	for _, n := range []string{a, b} {
-		must(t, testenv.CreateNode(ctx, k8sClient, n, nodeLabels))
+		must(t, simnode.CreateNode(ctx, k8sClient, n, nodeLabels))
 	}
-	must(t, testenv.BoundClaim(ctx, k8sClient, ns, "sql-data"))
-	samples, err := testenv.Samples()
+	must(t, envtest.BoundClaim(ctx, k8sClient, ns, "sql-data"))
+	samples, err := repo.Samples()
 	must(t, err)
 	for _, obj := range samples {
 		switch obj.GetKind() {
@@ -64,11 +67,11 @@ func TestMoveWaitWithManager(t *testing.T) {
 	t.Cleanup(func() {
 		_ = k8sClient.Delete(context.Background(), builder.QuorumDisk(name).Obj())
 	})
-	kubelet := testenv.StartKubelet(k8sClient, ns, a, b)
+	kubelet := simnode.Start(k8sClient, ns, a, b)
 	t.Cleanup(kubelet.Stop)
 	startManager(t, ns, name)
 
-	waitFor(t, "group sql Online on "+a, 90*time.Second, func() error {
+	poll.WaitEvery(t, "group sql Online on "+a, 90*time.Second, 100*time.Millisecond, func() error {
 		g := getGroup(t, ns, "sql")
 		if g.Status.State != wolfpackv1alpha1.GroupOnline || g.Status.OwnerNode != a {
 			return fmt.Errorf("group is %s on %q", g.Status.State, g.Status.OwnerNode)
@@ -91,7 +94,7 @@ func TestMoveWaitWithManager(t *testing.T) {
 		t.Errorf("after the move, the group is on %q with annotations %v", g.Status.OwnerNode, g.Annotations)
 	}
 	// The manager's Events are in the cluster log.
-	waitFor(t, "the MoveSucceeded Event in the log", 30*time.Second, func() error {
+	poll.WaitEvery(t, "the MoveSucceeded Event in the log", 30*time.Second, 100*time.Millisecond, func() error {
 		if log := ok(t, "log", "--group", "sql", "-n", ns); !strings.Contains(log, "MoveSucceeded") || !strings.Contains(log, "wolfpack-manager") {
 			return fmt.Errorf("log:\n%s", log)
 		}
@@ -110,13 +113,13 @@ func startManager(t *testing.T, namespace, test string) {
 		Cache: cache.Options{
 			DefaultNamespaces: map[string]cache.Config{namespace: {}},
 			ByObject: map[client.Object]cache.ByObject{
-				&coordinationv1.Lease{}:        {Namespaces: map[string]cache.Config{testenv.LeaseNamespace: {}}},
+				&coordinationv1.Lease{}:        {Namespaces: map[string]cache.Config{envtest.LeaseNamespace: {}}},
 				&wolfpackv1alpha1.QuorumDisk{}: {Label: labels.SelectorFromSet(labels.Set{"wolfpack.dev/test": test})},
 			},
 		},
 	})
 	must(t, err)
-	must(t, controllers.Setup(mgr, controllers.Options{FenceGrace: 2 * time.Second, Concurrency: 2, LeaseNamespace: testenv.LeaseNamespace}))
+	must(t, controllers.Setup(mgr, controllers.Options{FenceGrace: 2 * time.Second, Concurrency: 2, LeaseNamespace: envtest.LeaseNamespace}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -126,20 +129,4 @@ func startManager(t *testing.T, namespace, test string) {
 			t.Errorf("manager: %v", err)
 		}
 	})
-}
-
-// waitFor polls check until it returns nil or timeout passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

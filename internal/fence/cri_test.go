@@ -18,7 +18,7 @@ import (
 	crifake "k8s.io/cri-client/pkg/fake"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
-	"github.com/wolfpack-ha/wolfpack/internal/critest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/critest"
 )
 
 // fakeRuntime is cri-client's fake CRI runtime, recording the StopContainer requests it serves.

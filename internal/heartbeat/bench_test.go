@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/vishvananda/netns"
+
+	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
 )
 
 // BenchmarkDetection stops a peer 20 times at the default interval and threshold and measures
@@ -32,7 +34,7 @@ func BenchmarkDetection(b *testing.B) {
 	observer := node{"x", netip.MustParseAddr("127.0.4.1"), netip.MustParseAddr("127.0.5.1")}
 	peer := node{"y", netip.MustParseAddr("127.0.4.2"), netip.MustParseAddr("127.0.5.2")}
 	tap := node{name: "tap", private: netip.MustParseAddr("127.0.4.3")}
-	port := freePort(b, observer.private, observer.public, peer.private, peer.public, tap.private)
+	port := freeport.UDP(b, observer.private, observer.public, peer.private, peer.public, tap.private)
 	x := start(b, observer.config(port, 0, 0), peersOf(peer), netns.None())
 	capture := listen(b, netip.AddrPortFrom(tap.private, uint16(port)))
 	timeout := DefaultInterval * DefaultThreshold
@@ -88,7 +90,7 @@ func BenchmarkSteadyState(b *testing.B) {
 			for _, n := range nodes {
 				addrs = append(addrs, n.private, n.public)
 			}
-			port := freePort(b, addrs...)
+			port := freeport.UDP(b, addrs...)
 			startPeers(b, peers, port)
 
 			const window = 5 * time.Second

@@ -2,21 +2,22 @@ package heartbeat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/netip"
 	"os"
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netns"
 	"go.uber.org/goleak"
+
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 // wait bounds every wait of these tests: long enough for a loaded 2-core machine.
@@ -64,39 +65,6 @@ func peersOf(nodes ...node) []Peer {
 		peers = append(peers, n.peer())
 	}
 	return peers
-}
-
-// freePort returns a UDP port that is free on every one of addrs.
-func freePort(tb testing.TB, addrs ...netip.Addr) int {
-	tb.Helper()
-	var lc net.ListenConfig
-	listen := func(a netip.Addr, port int) (net.PacketConn, error) {
-		return lc.ListenPacket(context.Background(), "udp", net.JoinHostPort(a.String(), strconv.Itoa(port)))
-	}
-	for range 50 {
-		first, err := listen(addrs[0], 0)
-		if err != nil {
-			tb.Fatalf("binding %s: %v", addrs[0], err)
-		}
-		port := first.LocalAddr().(*net.UDPAddr).Port
-		conns, free := []net.PacketConn{first}, true
-		for _, a := range addrs[1:] {
-			c, err := listen(a, port)
-			if err != nil {
-				free = false
-				break
-			}
-			conns = append(conns, c)
-		}
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		if free {
-			return port
-		}
-	}
-	tb.Fatalf("no UDP port free on all of %v", addrs)
-	return 0
 }
 
 // agent is a running Transport.
@@ -169,37 +137,27 @@ func (a *agent) failed(tb testing.TB) {
 // waitReachable waits until a's Reachable is want.
 func (a *agent) waitReachable(tb testing.TB, want map[string][]string) {
 	tb.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		got := a.Reachable()
-		if maps.EqualFunc(got, want, slices.Equal) {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: Reachable() = %v after %v, want %v", a.name, got, wait, want)
-		}
+	poll.WaitEvery(tb, a.name+": Reachable()", wait, 10*time.Millisecond, func() error {
 		a.failed(tb)
-		time.Sleep(10 * time.Millisecond)
-	}
+		if got := a.Reachable(); !maps.EqualFunc(got, want, slices.Equal) {
+			return fmt.Errorf("%v, want %v", got, want)
+		}
+		return nil
+	})
 }
 
 // waitBound waits until a's sockets are bound.
 func (a *agent) waitBound(tb testing.TB) {
 	tb.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		a.mu.Lock()
-		bound := a.sockets != nil
-		a.mu.Unlock()
-		if bound {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: no sockets after %v", a.name, wait)
-		}
+	poll.WaitEvery(tb, a.name+": sockets bound", wait, time.Millisecond, func() error {
 		a.failed(tb)
-		time.Sleep(time.Millisecond)
-	}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.sockets == nil {
+			return errors.New("no sockets")
+		}
+		return nil
+	})
 }
 
 // cut closes the socket of a's network: the network is gone for a, as if its link were cut.

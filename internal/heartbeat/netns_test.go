@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/vishvananda/netlink"
 
-	"github.com/wolfpack-ha/wolfpack/internal/netnstest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/netnstest"
 )
 
 // TestNamespaces runs two transports in two network namespaces joined by two veth pairs, a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -15,6 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/vishvananda/netns"
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 // The loopback tests' timing: fast enough to keep the tests short, slow enough that a loaded
@@ -111,7 +115,7 @@ func TestLoopback(t *testing.T) {
 	for _, n := range nodes {
 		addrs = append(addrs, n.private, n.public)
 	}
-	port := freePort(t, addrs...)
+	port := freeport.UDP(t, addrs...)
 	agents := map[string]*agent{}
 	began := time.Now()
 	for _, n := range nodes {
@@ -213,7 +217,7 @@ func TestForgedAndReplayed(t *testing.T) {
 	nodeB := node{name: "b", private: netip.MustParseAddr("127.0.0.22")}
 	tap := node{name: "tap", private: netip.MustParseAddr("127.0.0.23")}
 	stranger := netip.MustParseAddr("127.0.0.24")
-	port := freePort(t, nodeA.private, nodeB.private, tap.private)
+	port := freeport.UDP(t, nodeA.private, nodeB.private, tap.private)
 	cfgA := nodeA.config(port, testInterval, testThreshold)
 	cfgA.MaxSkew = time.Minute // a replay is caught as a replay, not as stale
 	a := start(t, cfgA, peersOf(nodeB), netns.None())
@@ -270,19 +274,18 @@ func TestForgedAndReplayed(t *testing.T) {
 	}
 
 	want := map[Drop]float64{DropMAC: 1, DropCluster: 1, DropSize: 2, DropStale: 1, DropSender: 1, DropReplay: float64(len(replayed))}
-	deadline := time.Now().Add(wait)
-	for _, reason := range drops {
-		for {
+	poll.WaitEvery(t, "every drop counted", wait, 10*time.Millisecond, func() error {
+		for _, reason := range drops {
 			got := testutil.ToFloat64(a.metrics.Dropped.WithLabelValues("private", string(reason)))
-			if got == want[reason] {
-				break
-			}
-			if got > want[reason] || time.Now().After(deadline) {
+			if got > want[reason] {
 				t.Fatalf("wolfpack_agent_heartbeats_dropped_total{network=private,reason=%q} = %v, want %v", reason, got, want[reason])
 			}
-			time.Sleep(10 * time.Millisecond)
+			if got != want[reason] {
+				return fmt.Errorf("wolfpack_agent_heartbeats_dropped_total{network=private,reason=%q} = %v, want %v", reason, got, want[reason])
+			}
 		}
-	}
+		return nil
+	})
 	if got := a.changes.since(mark); len(got) != 0 {
 		t.Errorf("datagrams not to be believed changed what a hears: %v", got)
 	}
@@ -347,7 +350,7 @@ func sendFrom(tb testing.TB, from netip.Addr, to netip.AddrPort, packet []byte) 
 func TestDetectionOnTheClock(t *testing.T) {
 	nodeA := node{name: "a", private: netip.MustParseAddr("127.0.0.31")}
 	nodeB := node{name: "b", private: netip.MustParseAddr("127.0.0.32")}
-	port := freePort(t, nodeA.private, nodeB.private)
+	port := freeport.UDP(t, nodeA.private, nodeB.private)
 	begin := time.Now().Truncate(time.Second)
 	clk := testingclock.NewFakeClock(begin)
 	configs := map[string]Config{}

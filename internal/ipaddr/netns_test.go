@@ -16,7 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/wolfpack-ha/wolfpack/internal/netnstest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/netnstest"
 )
 
 // wait bounds every wait of these tests: long enough for a loaded 2-core machine.

@@ -16,7 +16,7 @@ import (
 	crifake "k8s.io/cri-client/pkg/fake"
 	utilexec "k8s.io/utils/exec"
 
-	"github.com/wolfpack-ha/wolfpack/internal/critest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/critest"
 )
 
 // recordingRuntime is cri-client's fake CRI runtime, recording the ExecSync requests it serves.

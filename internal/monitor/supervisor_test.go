@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 // slack is how late, beyond what the code promises, a loaded machine may make something happen.
@@ -129,13 +131,12 @@ func (ts *testSupervisor) checks(reason Reason) float64 {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	poll.WaitEvery(t, what, 10*time.Second, 10*time.Millisecond, func() error {
+		if !cond() {
+			return errors.New("not yet")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // gone says whether process pid has exited: it does not exist or is a zombie.

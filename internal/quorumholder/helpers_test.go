@@ -15,15 +15,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
-	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/quorum"
+	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
 )
 
 const (
@@ -35,13 +33,6 @@ const (
 )
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-
-func testScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(wolfpackv1alpha1.AddToScheme(s))
-	return s
-}
 
 func testLayout(slots int) quorum.Layout {
 	return quorum.Layout{ClusterUID: uidBytes(), Slots: slots, LogEntries: 8}
@@ -73,7 +64,7 @@ type world struct {
 func newWorld(t *testing.T, cluster string, slots int) *world {
 	t.Helper()
 	w := &world{t: t, cluster: cluster, rec: &recorder{},
-		c: fake.NewClientBuilder().WithScheme(testScheme()).Build()}
+		c: fake.NewClientBuilder().WithScheme(scheme.Scheme).Build()}
 	w.dev = quorum.NewMemDevice(quorum.Layout{Slots: DefaultSlots, LogEntries: DefaultLogEntries}.Size())
 	if slots > 0 {
 		if err := quorum.Format(w.dev, testLayout(slots)); err != nil {

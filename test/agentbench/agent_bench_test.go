@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -27,20 +26,22 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/heartbeat"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
+	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
 )
 
 const (
@@ -84,7 +85,7 @@ var networks = []string{"private", "public"}
 // counted. Each peers=N takes about a minute.
 func BenchmarkAgent(b *testing.B) {
 	bin := buildAgent(b)
-	env, err := testenv.Start()
+	env, err := envtest.Start()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,12 +94,12 @@ func BenchmarkAgent(b *testing.B) {
 	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	c, err := client.New(env.Config, client.Options{Scheme: newScheme()})
+	c, err := client.New(env.Config, client.Options{Scheme: scheme.Scheme})
 	if err != nil {
 		b.Fatal(err)
 	}
 	key := bytes.Repeat([]byte("k"), heartbeat.MinKeyLen)
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: keySecret},
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: keySecret},
 		Data: map[string][]byte{"key": key}}
 	if err := c.Create(context.Background(), secret); err != nil {
 		b.Fatal(err)
@@ -106,7 +107,7 @@ func BenchmarkAgent(b *testing.B) {
 	for _, peers := range []int{2, 16} {
 		b.Run(fmt.Sprintf("peers=%d", peers), func(b *testing.B) {
 			r := &run{c: c, cfg: env.Config, bin: bin, kubeconfig: kubeconfig, key: key, peers: peers,
-				cluster: fmt.Sprintf("bench-%d", peers), port: freeUDPPort(b)}
+				cluster: fmt.Sprintf("bench-%d", peers), port: freeport.UDP(b)}
 			r.measure(b)
 		})
 	}
@@ -150,7 +151,7 @@ func (r *run) measure(b *testing.B) {
 	// The agent hears every peer on both networks: it read their Leases and its heartbeats flow.
 	r.waitFor(b, a, "the agent's view hears every peer on both networks", func() error {
 		l := &coordinationv1.Lease{}
-		if err := r.c.Get(ctx, client.ObjectKey{Namespace: testenv.LeaseNamespace, Name: r.agentName()}, l); err != nil {
+		if err := r.c.Get(ctx, client.ObjectKey{Namespace: envtest.LeaseNamespace, Name: r.agentName()}, l); err != nil {
 			return err
 		}
 		v, err := membership.ParseView(l.Annotations[wolfpackv1alpha1.ViewAnnotation])
@@ -216,7 +217,7 @@ func (r *run) measure(b *testing.B) {
 func (r *run) createCluster(b *testing.B) {
 	b.Helper()
 	ctx := context.Background()
-	r.qd = builder.QuorumDisk(r.cluster).Claim("default", r.cluster+"-quorum").KeySecret(testenv.LeaseNamespace, keySecret).
+	r.qd = builder.QuorumDisk(r.cluster).Claim("default", r.cluster+"-quorum").KeySecret(envtest.LeaseNamespace, keySecret).
 		HeartbeatPort(int32(r.port)).
 		Network("private", "127.0.2.0/24", wolfpackv1alpha1.PrivateNetwork).
 		Network("public", "127.0.3.0/24", wolfpackv1alpha1.PublicNetwork).Obj()
@@ -315,7 +316,7 @@ func (r *run) peerLease(i int, t *heartbeat.Transport) *coordinationv1.Lease {
 	}
 	view := membership.View{Incarnation: uint64(i + 1), Joined: true, Peers: t.Reachable(), Addresses: addrs}
 	return &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: name,
+		ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: name,
 			Labels:      map[string]string{wolfpackv1alpha1.ClusterLabel: r.cluster, wolfpackv1alpha1.NodeLabel: name},
 			Annotations: map[string]string{wolfpackv1alpha1.ViewAnnotation: view.Encode()}},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(name), LeaseDurationSeconds: ptr.To(int32(leaseDuration / time.Second)),
@@ -328,7 +329,7 @@ func (r *run) peerLease(i int, t *heartbeat.Transport) *coordinationv1.Lease {
 func (r *run) countLeaseWrites(b *testing.B) func() int {
 	b.Helper()
 	cs := kubernetes.NewForConfigOrDie(r.cfg)
-	w, err := cs.CoordinationV1().Leases(testenv.LeaseNamespace).Watch(context.Background(),
+	w, err := cs.CoordinationV1().Leases(envtest.LeaseNamespace).Watch(context.Background(),
 		metav1.ListOptions{FieldSelector: "metadata.name=" + r.agentName(), ResourceVersion: r.leaseVersion(b)})
 	if err != nil {
 		b.Fatal(err)
@@ -353,7 +354,7 @@ func (r *run) countLeaseWrites(b *testing.B) func() int {
 func (r *run) leaseVersion(b *testing.B) string {
 	b.Helper()
 	l := &coordinationv1.Lease{}
-	if err := r.c.Get(context.Background(), client.ObjectKey{Namespace: testenv.LeaseNamespace, Name: r.agentName()}, l); err != nil {
+	if err := r.c.Get(context.Background(), client.ObjectKey{Namespace: envtest.LeaseNamespace, Name: r.agentName()}, l); err != nil {
 		b.Fatal(err)
 	}
 	return l.ResourceVersion
@@ -389,13 +390,13 @@ func (r *run) startAgent(b *testing.B) *agentProcess {
 		b.Fatal(err)
 	}
 	defer func() { _ = logFile.Close() }()
-	probeAddr := testenv.FreeTCPAddr(b)
+	probeAddr := freeport.TCPAddr(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, r.bin,
 		"--node-name="+r.agentName(),
 		"--heartbeat-address=private="+address("private", 1).String(),
 		"--heartbeat-address=public="+address("public", 1).String(),
-		"--lease-namespace="+testenv.LeaseNamespace,
+		"--lease-namespace="+envtest.LeaseNamespace,
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address="+probeAddr,
 		"--monitor-path="+r.bin,
@@ -433,7 +434,7 @@ func (r *run) startAgent(b *testing.B) *agentProcess {
 			b.Logf("the agent (pid %d, %v) logged:\n%s", a.pid, a.waitErr, tail(out, 60))
 		}
 	})
-	r.waitFor(b, a, "the agent's readiness probe", func() error { return testenv.GetOK("http://" + probeAddr + "/readyz") })
+	r.waitFor(b, a, "the agent's readiness probe", func() error { return cluster.GetOK(context.Background(), "http://"+probeAddr+"/readyz") })
 	return a
 }
 
@@ -463,18 +464,10 @@ func (r *run) monitorOf(b *testing.B, a *agentProcess) int {
 // waitFor polls check until it returns nil, failing when patience runs out or the agent exits.
 func (r *run) waitFor(b *testing.B, a *agentProcess, what string, check func() error) {
 	b.Helper()
-	deadline := time.Now().Add(patience)
-	for {
+	poll.WaitEvery(b, what, patience, 250*time.Millisecond, func() error {
 		a.checkRunning(b)
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: still failing after %s: %v", what, patience, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return check()
+	})
 }
 
 // buildAgent builds cmd/node-agent into a temporary directory.
@@ -484,18 +477,11 @@ func buildAgent(b *testing.B) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/node-agent")
-	cmd.Dir = testenv.RepoRoot()
+	cmd.Dir = repo.Root()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("go build ./cmd/node-agent: %v\n%s", err, out)
 	}
 	return bin
-}
-
-func newScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(wolfpackv1alpha1.AddToScheme(s))
-	return s
 }
 
 // environ is this process's environment without the variables named.
@@ -630,17 +616,6 @@ func memMiB(b *testing.B, pid int, field string) float64 {
 	}
 	b.Fatalf("/proc/%d/status has no %s", pid, field)
 	return 0
-}
-
-// freeUDPPort is a UDP port free on every address at the moment.
-func freeUDPPort(b *testing.B) int {
-	b.Helper()
-	pc, err := (&net.ListenConfig{}).ListenPacket(context.Background(), "udp4", "0.0.0.0:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = pc.Close() }()
-	return pc.LocalAddr().(*net.UDPAddr).Port
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -35,7 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 )
 
 const (
@@ -46,7 +46,7 @@ const (
 )
 
 var (
-	repoRoot = testenv.RepoRoot()
+	repoRoot = repo.Root()
 	chartDir = filepath.Join(repoRoot, "charts", "wolfpack")
 	// helmBin is bin/helm, built by hack/helm.sh.
 	helmBin string

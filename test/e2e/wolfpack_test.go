@@ -1,8 +1,8 @@
-// Package e2e tests Wolfpack end to end on a local cluster of real processes (test/e2e/env):
-// the manager, a node agent per member node in its own network namespace, the quorum holder,
-// etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok. Throughout every test
-// an invariant checker watches the API and the nodes' interfaces and fails the test if the
-// sample group is ever active on two nodes at once.
+// Package e2e tests Wolfpack end to end on a local cluster of real processes
+// (internal/localcluster/env): the manager, a node agent per member node in its own network
+// namespace, the quorum holder, etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+// kwok. Throughout every test an invariant checker (framework.Checker) watches the API and the
+// nodes' interfaces and fails the test if the sample group is ever active on two nodes at once.
 package e2e
 
 import (
@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,13 +25,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/env"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/env"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
+	"github.com/wolfpack-ha/wolfpack/test/e2e/framework"
 )
-
-// settle bounds every wait; it holds on a loaded 2-core machine.
-const settle = 3 * time.Minute
 
 func TestMain(m *testing.M) {
 	// The clients here log nothing worth reading; the components log to their files.
@@ -44,7 +41,7 @@ func TestMain(m *testing.M) {
 // directory is removed unless the test failed.
 func start(tb testing.TB, network string) *env.Env {
 	tb.Helper()
-	e, dir := startIn(tb, "wolfpack-e2e-", "make test-e2e", network)
+	e, dir := framework.Start(tb, "wolfpack-e2e-", "make test-e2e", network)
 	tb.Cleanup(func() {
 		if err := e.Stop(); err != nil {
 			tb.Errorf("stopping the environment: %v", err)
@@ -56,139 +53,6 @@ func start(tb testing.TB, network string) *env.Env {
 		_ = os.RemoveAll(dir)
 	})
 	return e
-}
-
-// startIn builds Wolfpack's binaries and starts the environment on network in a new directory
-// named with prefix, or skips with the reason (run names the make target that sets it all up).
-// The caller stops it.
-func startIn(tb testing.TB, prefix, run, network string) (*env.Env, string) {
-	tb.Helper()
-	kubeBin := os.Getenv("WOLFPACK_E2E_BINDIR")
-	if kubeBin == "" {
-		tb.Skip("WOLFPACK_E2E_BINDIR is not set: run " + run)
-	}
-	root := testenv.RepoRoot()
-	wolfpackBin := tb.TempDir()
-	build := exec.CommandContext(context.Background(), "go", "build", "-o", wolfpackBin+"/", "./cmd/...")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		tb.Fatalf("go build ./cmd/...: %v\n%s", err, out)
-	}
-	dir, err := os.MkdirTemp("", prefix)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	e, err := env.Start(ctx, env.Options{Dir: dir, KubeBin: kubeBin, WolfpackBin: wolfpackBin,
-		Helm: filepath.Join(root, "bin", "helm"), Network: network, Log: testWriter{tb}})
-	if err != nil {
-		tb.Fatalf("starting the environment (logs in %s): %v", dir, err)
-	}
-	return e, dir
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// checker is the invariant checker: every 100 ms it takes the sample group's resources, what
-// runs in the member nodes' container runtimes and the nodes' addresses, and records a violation
-// whenever they put the group on more than one node. A resource counts where it is
-// OnlinePending, Online or OfflinePending (owned); a pod where its sandbox is ready in the node's
-// runtime (running; a crashed node runs nothing); the floating address on the node whose public
-// interface carries it, unless the node has crashed.
-type checker struct {
-	e         *env.Env
-	mu        sync.Mutex
-	snapshots int
-	errors    []string
-	stop      func()
-}
-
-// watch starts the checker for a test and checks it when the test ends.
-func watch(t *testing.T, e *env.Env) *checker {
-	t.Helper()
-	c := startChecker(e)
-	t.Cleanup(func() { c.check(t) })
-	return c
-}
-
-// startChecker starts taking snapshots until stop, which may be called more than once.
-func startChecker(e *env.Env) *checker {
-	c := &checker{e: e}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			c.snapshot(ctx)
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-	c.stop = func() { cancel(); <-done }
-	return c
-}
-
-func (c *checker) snapshot(ctx context.Context) {
-	var resources wp.ResourceList
-	if c.e.Client.List(ctx, &resources, client.InNamespace(env.Namespace)) != nil {
-		return // the API server may be restarting
-	}
-	crashed := c.e.Crashed()
-	on := map[string][]string{}
-	for _, r := range resources.Items {
-		if s := r.Status.State; s == wp.ResourceOnlinePending || s == wp.ResourceOnline || s == wp.ResourceOfflinePending {
-			on[r.Status.Node] = append(on[r.Status.Node], fmt.Sprintf("resource %s %s", r.Name, s))
-		}
-	}
-	for _, n := range env.Member {
-		for _, p := range c.e.Running(ctx, n) {
-			on[n] = append(on[n], "running pod "+p)
-		}
-	}
-	for _, n := range env.Member {
-		for _, a := range c.e.Net.Addresses(n) {
-			if a.Addr() == c.e.FloatingIP() && !slices.Contains(crashed, n) {
-				on[n] = append(on[n], "address "+a.String())
-			}
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.snapshots++
-	if len(on) > 1 {
-		c.errors = append(c.errors, fmt.Sprintf("the group is active on %d nodes at once: %v", len(on), on))
-	}
-}
-
-// check stops the checker and reports its violations as errors of tb.
-func (c *checker) check(tb testing.TB) {
-	tb.Helper()
-	c.stop()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.snapshots < 10 {
-		tb.Errorf("the invariant checker took only %d snapshots", c.snapshots)
-	}
-	for i, e := range c.errors {
-		if i == 10 {
-			tb.Errorf("... and %d more", len(c.errors)-10)
-			break
-		}
-		tb.Error(e)
-	}
-	tb.Logf("invariant checker: %d snapshots, %d violations", c.snapshots, len(c.errors))
-}
-
-// summary is the checker's count so far.
-func (c *checker) summary() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return fmt.Sprintf("%d snapshots, %d violations", c.snapshots, len(c.errors))
 }
 
 // plugin runs the kubectl cluster plugin binary against the environment.
@@ -204,8 +68,10 @@ func plugin(t *testing.T, e *env.Env, args ...string) string {
 }
 
 // TestWolfpack runs the scenarios one after the other on one environment, the checker watching
-// throughout. Where the nodes share the host's network (no network namespaces), the scenarios
-// that cut links skip with the reason.
+// throughout. Each begins by waiting for the steady state (framework.WaitSteady) and leaves the
+// environment able to reach it again, so that any one can run alone (go test -run
+// 'TestWolfpack/node_crash') and in any order. Where the nodes share the host's network (no
+// network namespaces), the scenarios that cut links skip with the reason.
 func TestWolfpack(t *testing.T) {
 	s := newScenarios(t, env.NetworkAuto)
 	t.Run("planned move", s.plannedMove)
@@ -231,19 +97,37 @@ type scenarios struct {
 	e *env.Env
 }
 
-// newScenarios starts the environment on network with the checker watching, and lets the group
-// fail over more often than the default threshold (nodes - 1 per 6 h), as an administrator
-// would for these tests; resourceKeepsFailing lowers it again.
+// failoverThreshold is the group's failoverThreshold in the scenarios: more failovers than the
+// default (nodes - 1 per 6 h) allows, as an administrator would set it for these tests;
+// resourceKeepsFailing lowers it for a while.
+const failoverThreshold = 20
+
+// newScenarios starts the environment on network with the checker watching, and sets the group's
+// failoverThreshold.
 func newScenarios(t *testing.T, network string) *scenarios {
 	t.Helper()
 	s := &scenarios{e: start(t, network)}
-	watch(t, s.e)
+	if err := framework.Watch(t, s.e).WaitWatching(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	first, _ := s.owner(t)
 	t.Logf("the group came up on %s", first)
-	if err := setFailoverThreshold(t.Context(), s.e, 20); err != nil {
+	if err := framework.SetFailoverThreshold(t.Context(), s.e, failoverThreshold); err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// steady waits for the steady state in which every scenario begins (framework.WaitSteady), and
+// returns the group's owner and the quorum disk's.
+func (s *scenarios) steady(t *testing.T) (owner, quorum string) {
+	t.Helper()
+	qd, err := framework.WaitSteady(t.Context(), s.e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, _ = s.owner(t)
+	return owner, qd.Status.Owner
 }
 
 // owner is the group's owner node and epoch.
@@ -256,14 +140,6 @@ func (s *scenarios) owner(t *testing.T) (string, int64) {
 	return g.Status.OwnerNode, g.Status.Epoch
 }
 
-// other is the member node that is not n.
-func (s *scenarios) other(n string) string {
-	if n == env.NodeA {
-		return env.NodeB
-	}
-	return env.NodeA
-}
-
 // needLinks skips a scenario that cuts links where the nodes have none.
 func (s *scenarios) needLinks(t *testing.T) {
 	t.Helper()
@@ -274,12 +150,12 @@ func (s *scenarios) needLinks(t *testing.T) {
 
 // plannedMove moves the group to the other node with `kubectl cluster move --wait`.
 func (s *scenarios) plannedMove(t *testing.T) {
-	from, _ := s.owner(t)
-	to := s.other(from)
+	from, _ := s.steady(t)
+	to := framework.Other(from)
 	began := time.Now()
 	out := plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", to, "--wait")
 	t.Logf("moved to %s in %s:\n%s", to, time.Since(began).Round(time.Millisecond), out)
-	if err := s.e.WaitGroupOnline(t.Context(), to, settle); err != nil {
+	if err := s.e.WaitGroupOnline(t.Context(), to, framework.Settle); err != nil {
 		t.Fatal(err)
 	}
 	waitAddress(t, s.e, to)
@@ -289,6 +165,7 @@ func (s *scenarios) plannedMove(t *testing.T) {
 // and no node goes Down.
 func (s *scenarios) privateLinkCut(t *testing.T) {
 	s.needLinks(t)
+	s.steady(t)
 	node, epoch := s.owner(t)
 	cut := time.Now()
 	if err := s.e.Net.Cut(node, "private"); err != nil {
@@ -296,19 +173,20 @@ func (s *scenarios) privateLinkCut(t *testing.T) {
 	}
 	waitEvent(t, s.e, cut, wp.PrivateNetworkLostReason, node)
 	// Heartbeats go on over the public link: nothing moves, no node is Down.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	poll.Throughout(t, "only the private link cut", 5*time.Second, 200*time.Millisecond, func() error {
 		if n, ep := s.owner(t); n != node || ep != epoch {
-			t.Fatalf("the group moved to %s (epoch %d) when only the private link was cut", n, ep)
+			return fmt.Errorf("the group moved to %s (epoch %d)", n, ep)
 		}
 		qd := &wp.QuorumDisk{}
 		if err := s.e.Client.Get(t.Context(), client.ObjectKey{Name: env.ClusterName}, qd); err == nil {
 			for _, n := range qd.Status.Nodes {
 				if n.State != wp.NodeUp {
-					t.Fatalf("node %s is %s (%s) when only the private link was cut", n.Name, n.State, n.Message)
+					return fmt.Errorf("node %s is %s (%s)", n.Name, n.State, n.Message)
 				}
 			}
 		}
-	}
+		return nil
+	})
 	restored := time.Now()
 	if err := s.e.Net.Restore(node, "private"); err != nil {
 		t.Fatal(err)
@@ -319,8 +197,8 @@ func (s *scenarios) privateLinkCut(t *testing.T) {
 // managerKilledMidMove kills the manager once a move has written its first step, and checks that
 // the restarted manager finishes it.
 func (s *scenarios) managerKilledMidMove(t *testing.T) {
-	from, _ := s.owner(t)
-	to := s.other(from)
+	from, _ := s.steady(t)
+	to := framework.Other(from)
 	plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", to)
 	// Kill it once the move has begun, its first step written to the group's status.
 	eventuallyE(t, "the move under way", func() error {
@@ -345,7 +223,7 @@ func (s *scenarios) managerKilledMidMove(t *testing.T) {
 	if err := s.e.StartManager(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.e.WaitGroupOnline(t.Context(), to, settle); err != nil {
+	if err := s.e.WaitGroupOnline(t.Context(), to, framework.Settle); err != nil {
 		t.Fatal(err)
 	}
 	waitAddress(t, s.e, to)
@@ -359,12 +237,12 @@ func (s *scenarios) managerKilledMidMove(t *testing.T) {
 // only after the disk lease has run out (docs/safety.md), so the scenario ends once the holder
 // publishes again: a partition in the meantime waits for a quorum owner.
 func (s *scenarios) apiServerRestarted(t *testing.T) {
-	node, _ := s.owner(t)
+	node, _ := s.steady(t)
 	if err := s.e.Cluster.RestartAPIServer(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	back := time.Now()
-	if err := s.e.WaitGroupOnline(t.Context(), "", settle); err != nil {
+	if err := s.e.WaitGroupOnline(t.Context(), "", framework.Settle); err != nil {
 		t.Fatal(err)
 	}
 	now, _ := s.owner(t)
@@ -388,8 +266,8 @@ func (s *scenarios) apiServerRestarted(t *testing.T) {
 // it fails itself and the group comes back on the quorum owner.
 func (s *scenarios) bothLinksCut(t *testing.T) {
 	s.needLinks(t)
-	quorum := waitQuorumOwner(t, s.e)
-	loser := s.other(quorum)
+	_, quorum := s.steady(t)
+	loser := framework.Other(quorum)
 	if n, _ := s.owner(t); n != loser {
 		plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", loser, "--wait")
 	}
@@ -401,7 +279,7 @@ func (s *scenarios) bothLinksCut(t *testing.T) {
 	}
 	// DiskOnly: the node without the quorum disk fails itself, its group moves to the owner.
 	waitEvent(t, s.e, cut, wp.SelfFencedReason, loser)
-	if err := s.e.WaitGroupOnline(t.Context(), quorum, settle); err != nil {
+	if err := s.e.WaitGroupOnline(t.Context(), quorum, framework.Settle); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("the group is Online on the quorum owner %s %s after %s lost both links; the timeline:\n%s",
@@ -423,8 +301,8 @@ func (s *scenarios) bothLinksCut(t *testing.T) {
 
 // nodeCrash crashes the group's node, waits for the group on the other one, and revives the node.
 func (s *scenarios) nodeCrash(t *testing.T) {
-	node, _ := s.owner(t)
-	survivor := s.other(node)
+	node, _ := s.steady(t)
+	survivor := framework.Other(node)
 	qd := &wp.QuorumDisk{}
 	if err := s.e.Client.Get(t.Context(), client.ObjectKey{Name: env.ClusterName}, qd); err != nil {
 		t.Fatal(err)
@@ -433,7 +311,7 @@ func (s *scenarios) nodeCrash(t *testing.T) {
 	if err := s.e.Crash(node); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.e.WaitGroupOnline(t.Context(), survivor, settle); err != nil {
+	if err := s.e.WaitGroupOnline(t.Context(), survivor, framework.Settle); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("the group is Online on %s %s after %s crashed (the quorum owner was %q)",
@@ -449,19 +327,22 @@ func (s *scenarios) nodeCrash(t *testing.T) {
 }
 
 // resourceKeepsFailing makes a resource fail on every node: restarts, one more failover, then the
-// group is Failed.
+// group is Failed. Then, as an administrator would, it lets the resource be and raises the
+// failoverThreshold again: the group fails over once more and is Online.
 func (s *scenarios) resourceKeepsFailing(t *testing.T) {
+	s.steady(t)
 	g, err := s.e.Group(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := len(g.Status.RecentFailovers)
+	t.Cleanup(func() { s.recoverFailed(t) })
 	// One more failover, after the restarts on this node, and then the group gives up.
-	if err := setFailoverThreshold(t.Context(), s.e, int32(before+1)); err != nil {
+	if err := framework.SetFailoverThreshold(t.Context(), s.e, int32(before+1)); err != nil {
 		t.Fatal(err)
 	}
 	stop := failPods(t, s.e, "server")
-	defer stop()
+	t.Cleanup(stop)
 	eventuallyE(t, "the group Failed", func() error {
 		g, err := s.e.Group(t.Context())
 		if err != nil {
@@ -481,38 +362,25 @@ func (s *scenarios) resourceKeepsFailing(t *testing.T) {
 	}
 }
 
+// recoverFailed brings a Failed group back for the next scenarios, once its resource no longer
+// fails: with failovers allowed again, the manager fails the group over and the failed resource
+// starts afresh on the other node.
+func (s *scenarios) recoverFailed(t *testing.T) {
+	t.Helper()
+	ctx := context.Background() // t's context is done by now
+	if err := framework.SetFailoverThreshold(ctx, s.e, failoverThreshold); err != nil {
+		t.Errorf("raising the failoverThreshold again: %v", err)
+		return
+	}
+	if _, err := framework.WaitSteady(ctx, s.e); err != nil {
+		t.Errorf("bringing the group back for the next scenarios: %v", err)
+	}
+}
+
 // timeline is the cluster's event log since a second before since, from `kubectl cluster log`.
 func timeline(t *testing.T, e *env.Env, since time.Time) string {
 	t.Helper()
 	return plugin(t, e, "log", "--since", time.Since(since.Add(-time.Second)).Round(time.Second).String())
-}
-
-// setFailoverThreshold sets the sample group's spec.failoverThreshold.
-func setFailoverThreshold(ctx context.Context, e *env.Env, n int32) error {
-	g, err := e.Group(ctx)
-	if err != nil {
-		return err
-	}
-	patch := client.MergeFrom(g.DeepCopy())
-	g.Spec.FailoverThreshold = &n
-	return e.Client.Patch(ctx, g, patch)
-}
-
-// waitQuorumOwner waits until a node holds the quorum disk, and returns it.
-func waitQuorumOwner(t *testing.T, e *env.Env) string {
-	t.Helper()
-	var owner string
-	eventuallyE(t, "a quorum owner", func() error {
-		qd := &wp.QuorumDisk{}
-		if err := e.Client.Get(context.Background(), client.ObjectKey{Name: env.ClusterName}, qd); err != nil {
-			return err
-		}
-		if owner = qd.Status.Owner; owner == "" {
-			return fmt.Errorf("no quorum owner yet")
-		}
-		return nil
-	})
-	return owner
 }
 
 // failPods marks every Running pod of the resource Failed, as a container that keeps crashing
@@ -562,11 +430,11 @@ func waitEvent(t *testing.T, e *env.Env, since time.Time, reason, node string) {
 	})
 }
 
-// eventuallyE polls check every 20 ms until it returns nil, failing the test after settle: often
-// enough to see a move between its steps (testenv.WaitFor polls every 200 ms).
+// eventuallyE polls check every 20 ms until it returns nil, failing the test after
+// framework.Settle: often enough to see a move between its steps (poll.Wait polls every 200 ms).
 func eventuallyE(t *testing.T, what string, check func() error) {
 	t.Helper()
-	testenv.Poll(t, what, settle, 20*time.Millisecond, check)
+	poll.WaitEvery(t, what, framework.Settle, 20*time.Millisecond, check)
 }
 
 // waitAddress waits until node's public interface carries the floating address, if the sample
@@ -576,7 +444,7 @@ func waitAddress(t *testing.T, e *env.Env, node string) {
 	if !e.FloatingIP().IsValid() {
 		return
 	}
-	testenv.Poll(t, node+" carrying the floating address "+e.FloatingIP().String(), settle, 100*time.Millisecond, func() error {
+	poll.WaitEvery(t, node+" carrying the floating address "+e.FloatingIP().String(), framework.Settle, 100*time.Millisecond, func() error {
 		addrs := e.Net.Addresses(node)
 		if !slices.ContainsFunc(addrs, func(a netip.Prefix) bool { return a.Addr() == e.FloatingIP() }) {
 			return fmt.Errorf("its addresses: %v", addrs)

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -27,7 +26,9 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/fence"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
 	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/freeport"
+	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
 )
 
 // TestAgentsHeartbeatIntoMembership runs three real node agents' membership (UDP heartbeats on two
@@ -37,16 +38,16 @@ import (
 func TestAgentsHeartbeatIntoMembership(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	port := freeUDPPort(t, "127.0.0.41")
+	port := freeport.UDP(t, netip.MustParseAddr("127.0.0.41"))
 	nodes := []string{ns + "-a", ns + "-b", ns + "-c"}
 	labels := map[string]string{wp.ClusterLabel: ns}
 	for _, n := range nodes {
 		must(t, createNode(ctx, n, labels))
 	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: "key-" + ns},
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: "key-" + ns},
 		Data: map[string][]byte{"key": []byte(strings.Repeat("k", 32))}}
 	must(t, k8sClient.Create(ctx, secret))
-	qd := builder.QuorumDisk(ns).NodeSelector(labels).KeySecret(testenv.LeaseNamespace, secret.Name).LeaseDuration(10*time.Second).
+	qd := builder.QuorumDisk(ns).NodeSelector(labels).KeySecret(envtest.LeaseNamespace, secret.Name).LeaseDuration(10*time.Second).
 		HeartbeatPort(int32(port)).HeartbeatInterval(200*time.Millisecond).HeartbeatThreshold(4).
 		Network("private", "127.0.0.0/24", wp.PrivateNetwork).Network("public", "127.0.1.0/24", wp.PublicNetwork).Obj()
 	must(t, k8sClient.Create(ctx, qd))
@@ -99,8 +100,8 @@ func startAgentWith(t *testing.T, node, cluster string, addrs map[string]netip.A
 	ctx, cancel := context.WithCancel(context.Background())
 	b.StartRecordingToSink(ctx.Done())
 	m := &agent.NodeManager{
-		Client: c, APIReader: c, Recorder: b.NewRecorder(scheme, "wolfpack-node-agent"), Clock: clock.RealClock{},
-		Node: node, Cluster: cluster, LeaseNamespace: testenv.LeaseNamespace, Addresses: addrs,
+		Client: c, APIReader: c, Recorder: b.NewRecorder(scheme.Scheme, "wolfpack-node-agent"), Clock: clock.RealClock{},
+		Node: node, Cluster: cluster, LeaseNamespace: envtest.LeaseNamespace, Addresses: addrs,
 		HostAddrs: func() ([]netip.Addr, error) { return nil, nil }, Fencer: fencer,
 	}
 	done := make(chan error, 1)
@@ -126,17 +127,17 @@ func startAgentWith(t *testing.T, node, cluster string, addrs map[string]netip.A
 func TestAgentFailsItsNodeWhenTheAPIIsGone(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	port := freeUDPPort(t, "127.0.0.51")
+	port := freeport.UDP(t, netip.MustParseAddr("127.0.0.51"))
 	a, b := ns+"-a", ns+"-b"
 	labels := map[string]string{wp.ClusterLabel: ns}
 	for _, n := range []string{a, b} {
 		must(t, createNode(ctx, n, labels))
 	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.LeaseNamespace, Name: "key-" + ns},
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: "key-" + ns},
 		Data: map[string][]byte{"key": []byte(strings.Repeat("k", 32))}}
 	must(t, k8sClient.Create(ctx, secret))
 	const leaseDuration = 3 * time.Second // renew deadline 2 s
-	qd := builder.QuorumDisk(ns).NodeSelector(labels).KeySecret(testenv.LeaseNamespace, secret.Name).LeaseDuration(leaseDuration).
+	qd := builder.QuorumDisk(ns).NodeSelector(labels).KeySecret(envtest.LeaseNamespace, secret.Name).LeaseDuration(leaseDuration).
 		HeartbeatPort(int32(port)).HeartbeatInterval(200*time.Millisecond).HeartbeatThreshold(4).
 		Network("public", "127.0.0.0/24", wp.PublicNetwork).Obj()
 	must(t, k8sClient.Create(ctx, qd))
@@ -146,7 +147,7 @@ func TestAgentFailsItsNodeWhenTheAPIIsGone(t *testing.T) {
 	outage := &cuttable{}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { outage.rt = rt; return outage }
-	clientB, err := client.New(cfg, client.Options{Scheme: scheme})
+	clientB, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	must(t, err)
 	startAgentWith(t, a, ns, map[string]netip.Addr{"public": netip.MustParseAddr("127.0.0.51")}, k8sClient, fenceA)
 	startAgentWith(t, b, ns, map[string]netip.Addr{"public": netip.MustParseAddr("127.0.0.52")}, clientB, fenceB)
@@ -198,16 +199,6 @@ func (c *cuttable) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("simulated API outage: %s %s", r.Method, r.URL.Path)
 	}
 	return c.rt.RoundTrip(r)
-}
-
-func freeUDPPort(t *testing.T, ip string) int {
-	t.Helper()
-	c, err := (&net.ListenConfig{}).ListenPacket(context.Background(), "udp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // TestFloatingAddressFollowsTheGroup moves the sample group and checks that the node agents

@@ -19,8 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 )
 
 func duration(s string) *metav1.Duration {
@@ -34,7 +35,7 @@ func duration(s string) *metav1.Duration {
 func TestSamplesAreAccepted(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	samples, err := testenv.Samples()
+	samples, err := repo.Samples()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,7 +579,7 @@ func TestPrinterColumns(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.path, func(t *testing.T) {
-			tbl, err := testenv.GetTable(ctx, env.Config, tc.path)
+			tbl, err := envtest.GetTable(ctx, env.Config, tc.path)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -15,7 +16,8 @@ import (
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 // TestOutOfServiceTaint crashes a node (its agent and its kubelet stop): once it is Down and
@@ -50,11 +52,12 @@ func TestOutOfServiceTaint(t *testing.T) {
 	n := f.kubeNode(t, f.b)
 	n.Spec.Taints = append(n.Spec.Taints, arbitration.OutOfServiceTaint)
 	must(t, k8sClient.Update(ctx, n))
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	poll.Throughout(t, "an administrator's out-of-service taint on "+f.b, 2*time.Second, 100*time.Millisecond, func() error {
 		if !hasOutOfService(f.kubeNode(t, f.b)) {
-			t.Fatalf("the manager removed an administrator's out-of-service taint from %s", f.b)
+			return errors.New("the manager removed it")
 		}
-	}
+		return nil
+	})
 }
 
 func (f *fixture) kubeNode(t *testing.T, name string) *corev1.Node {
@@ -96,7 +99,7 @@ func (f *fixture) waitTaint(t *testing.T, node string, want bool) {
 func TestQuorumHolderMovesAfterTheOwnerCrashes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixtureThen(t, func(f *fixture) {
-		must(t, testenv.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
+		must(t, envtest.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
 	})
 	qd := &wp.QuorumDisk{}
 	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: f.cluster}, qd))

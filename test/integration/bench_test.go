@@ -20,7 +20,9 @@ import (
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
 	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
+	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
 )
 
 // benchConcurrency is the manager's default --concurrency.
@@ -96,7 +98,7 @@ func BenchmarkHundredGroups(b *testing.B) {
 func startBenchManager(b *testing.B, cfg *rest.Config) func() {
 	b.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     scheme,
+		Scheme:     scheme.Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -117,7 +119,7 @@ func startBenchManager(b *testing.B, cfg *rest.Config) func() {
 func createBenchGroup(b *testing.B, ns, name string, owners []string) {
 	b.Helper()
 	ctx := context.Background()
-	must(b, testenv.BoundClaim(ctx, k8sClient, ns, name))
+	must(b, envtest.BoundClaim(ctx, k8sClient, ns, name))
 
 	must(b, k8sClient.Create(ctx, builder.Group(ns, name).Cluster(ns).PreferredOwners(owners...).Obj()))
 	pod := func(app string) corev1.PodTemplateSpec {
@@ -142,22 +144,20 @@ func createBenchGroup(b *testing.B, ns, name string, owners []string) {
 // waitAll waits until every group of the namespace is Online on node.
 func waitAll(b *testing.B, ns, node string, groups int) {
 	b.Helper()
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
+	poll.WaitEvery(b, fmt.Sprintf("every group Online on %s", node), 10*time.Minute, 100*time.Millisecond, func() error {
 		var list wp.ResourceGroupList
-		must(b, k8sClient.List(context.Background(), &list, client.InNamespace(ns)))
+		if err := k8sClient.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
 		done := 0
 		for _, g := range list.Items {
 			if g.Status.State == wp.GroupOnline && g.Status.OwnerNode == node {
 				done++
 			}
 		}
-		if done == groups {
-			return
+		if done != groups {
+			return fmt.Errorf("%d of %d groups Online", done, groups)
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d groups Online on %s after 10 minutes", done, groups, node)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -15,7 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
 
 // fixture is the sample cluster and group in a namespace of their own: a QuorumDisk named after
@@ -23,7 +25,7 @@ import (
 type fixture struct {
 	ns, cluster string
 	a, b        string
-	kubelet     *testenv.Kubelet
+	kubelet     *simnode.Kubelet
 	deps        map[string][]string
 }
 
@@ -46,10 +48,10 @@ func newFixtureThen(t *testing.T, before func(*fixture)) *fixture {
 		}
 	}
 	f.kubelet = startKubelet(t, ns, f.a, f.b)
-	must(t, testenv.BoundClaim(ctx, k8sClient, ns, "sql-data"))
+	must(t, envtest.BoundClaim(ctx, k8sClient, ns, "sql-data"))
 
 	before(f)
-	samples, err := testenv.Samples()
+	samples, err := repo.Samples()
 	if err != nil {
 		t.Fatal(err)
 	}

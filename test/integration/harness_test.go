@@ -13,7 +13,10 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/wolfpack-ha/wolfpack/controllers"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
+	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
+	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
 
 // fenceGrace is short so that tests of node loss finish quickly.
@@ -36,16 +39,16 @@ func startManagerWithClock(t *testing.T, groupClock clock.PassiveClock) (stop fu
 func startManagerWith(t *testing.T, set func(*controllers.Options)) (stop func()) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:  scheme,
+		Scheme:  scheme.Scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		// Each test's manager is its own; controller names repeat across them.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		Cache:      controllers.CacheOptions(testenv.LeaseNamespace),
+		Cache:      controllers.CacheOptions(envtest.LeaseNamespace),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := controllers.Options{FenceGrace: fenceGrace, Concurrency: 2, LeaseNamespace: testenv.LeaseNamespace}
+	o := controllers.Options{FenceGrace: fenceGrace, Concurrency: 2, LeaseNamespace: envtest.LeaseNamespace}
 	set(&o)
 	if err := controllers.Setup(mgr, o); err != nil {
 		t.Fatal(err)
@@ -66,20 +69,20 @@ func startManagerWith(t *testing.T, set func(*controllers.Options)) (stop func()
 	return stop
 }
 
-func startKubelet(tb testing.TB, namespace string, nodes ...string) *testenv.Kubelet {
+func startKubelet(tb testing.TB, namespace string, nodes ...string) *simnode.Kubelet {
 	tb.Helper()
-	k := testenv.StartKubelet(k8sClient, namespace, nodes...)
+	k := simnode.Start(k8sClient, namespace, nodes...)
 	tb.Cleanup(k.Stop)
 	return k
 }
 
 func createNode(ctx context.Context, name string, labels map[string]string) error {
-	return testenv.CreateNode(ctx, k8sClient, name, labels)
+	return simnode.CreateNode(ctx, k8sClient, name, labels)
 }
 
 // eventually polls check until it returns nil or the deadline passes; deadlines hold on a loaded
 // two-core machine.
 func eventually(t *testing.T, what string, check func() error) {
 	t.Helper()
-	testenv.Poll(t, what, settle, 50*time.Millisecond, check)
+	poll.WaitEvery(t, what, settle, 50*time.Millisecond, check)
 }

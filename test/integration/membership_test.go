@@ -15,7 +15,7 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
 
 // TestMembershipStates follows the member nodes through Joining, Up and Down as their agents'
@@ -37,13 +37,13 @@ func TestMembershipStates(t *testing.T) {
 	// A third node whose agent has only just started.
 	c := f.ns + "-c"
 	must(t, createNode(ctx, c, map[string]string{wp.ClusterLabel: f.cluster}))
-	must(t, testenv.RenewNodeLease(ctx, k8sClient, c, membership.View{Incarnation: 1}))
+	must(t, simnode.RenewNodeLease(ctx, k8sClient, c, membership.View{Incarnation: 1}))
 	f.waitNodes(t, map[string]wp.NodeState{c: wp.NodeJoining})
 	f.expectClusterEvent(t, wp.NodeJoiningReason, "node "+c+" is Joining")
 
 	// It joins, then stops renewing; no peer hears it, so it is Down after two missed renewals,
 	// well before its Lease runs out.
-	must(t, testenv.RenewNodeLease(ctx, k8sClient, c, membership.View{Incarnation: 1, Joined: true}))
+	must(t, simnode.RenewNodeLease(ctx, k8sClient, c, membership.View{Incarnation: 1, Joined: true}))
 	f.waitNodes(t, map[string]wp.NodeState{c: wp.NodeUp})
 	f.waitNodes(t, map[string]wp.NodeState{c: wp.NodeDown})
 	if n := f.node(t, c); !strings.Contains(n.Message, "heard by none of its peers") {
@@ -185,7 +185,7 @@ func TestDiskOnlyPartitionKeepsTheQuorumOwner(t *testing.T) {
 	defer stopHolder()
 	go func() {
 		for holderCtx.Err() == nil {
-			_ = testenv.RenewQuorumLease(holderCtx, k8sClient, f.cluster, f.b, 1)
+			_ = simnode.RenewQuorumLease(holderCtx, k8sClient, f.cluster, f.b, 1)
 			time.Sleep(250 * time.Millisecond)
 		}
 	}()

@@ -14,7 +14,7 @@ import (
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
 
 // fakeDeploymentController reports a Deployment's replicas as ready as soon as they are asked
@@ -54,7 +54,7 @@ func TestWorkloadRefAndCustomResources(t *testing.T) {
 		must(t, createNode(ctx, n, labels))
 	}
 	must(t, k8sClient.Create(ctx, builder.QuorumDisk(ns).NodeSelector(labels).Obj()))
-	agents := testenv.StartAgents(k8sClient, a, b)
+	agents := simnode.StartAgents(k8sClient, a, b)
 	t.Cleanup(agents.Stop)
 	fakeDeploymentController(t, ns)
 

@@ -17,7 +17,8 @@ import (
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 // The tests of this file make one of the manager's side effects fail for good, as an admission
@@ -80,7 +81,7 @@ func labelIs(o, key, value string) string {
 func TestTaintFailureLosesNoMembership(t *testing.T) {
 	ctx := context.Background()
 	f := newFixtureThen(t, func(f *fixture) {
-		must(t, testenv.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
+		must(t, envtest.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
 	})
 	qd := &wp.QuorumDisk{}
 	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: f.cluster}, qd))
@@ -121,7 +122,7 @@ func TestHolderFailureLosesNoMembership(t *testing.T) {
 	ctx := context.Background()
 	const message = "quorum holders may not run here"
 	f := newFixtureThen(t, func(f *fixture) {
-		must(t, testenv.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
+		must(t, envtest.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
 	})
 	const component = "app.kubernetes.io/component"
 	deny(t, admissionregistrationv1.RuleWithOperations{
@@ -185,11 +186,12 @@ func TestRestartFailureLosesNoFailure(t *testing.T) {
 		return nil
 	})
 	// The restart is tried again and again meanwhile; the failure is still one failure.
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	poll.Throughout(t, "one failure, one restart", 2*time.Second, 100*time.Millisecond, func() error {
 		if r := f.server(t); r.Status.Restarts != 1 {
-			t.Fatalf("server has %d restarts for one failure", r.Status.Restarts)
+			return fmt.Errorf("server has %d restarts for one failure", r.Status.Restarts)
 		}
-	}
+		return nil
+	})
 	r := f.server(t)
 	if c := meta.FindStatusCondition(r.Status.Conditions, wp.ReadyCondition); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("server is Ready while its restart cannot go on: %+v", c)

@@ -22,9 +22,9 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/cluster"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 const (
@@ -82,7 +82,7 @@ func TestNet(t *testing.T) {
 		if out, err := n.Command(t.Context(), "a", "ip", "addr", "add", floating.String(), "dev", n.Interface(netsim.Public)).CombinedOutput(); err != nil {
 			t.Fatalf("adding %s in a: %v: %s", floating, err, out)
 		}
-		testenv.WaitFor(t, "a's addresses listing "+floating.String(), arrival, func() error {
+		poll.Wait(t, "a's addresses listing "+floating.String(), arrival, func() error {
 			if got := n.Addresses("a"); !slices.Contains(got, floating) {
 				return fmt.Errorf("got %v", got)
 			}
@@ -331,7 +331,7 @@ func echo(conn *net.UDPConn, to netip.Addr, timeout time.Duration) error {
 // waitEcho sends datagrams until one comes back.
 func waitEcho(t *testing.T, conn *net.UDPConn, to netip.Addr, what string) {
 	t.Helper()
-	testenv.WaitFor(t, what, arrival, func() error { return echo(conn, to, 300*time.Millisecond) })
+	poll.Wait(t, what, arrival, func() error { return echo(conn, to, 300*time.Millisecond) })
 }
 
 // noEcho sends datagrams for a while and fails if any comes back.
@@ -401,7 +401,7 @@ func checkNoCarrier(t *testing.T, n *netsim.Net, node, network string) {
 // checkInNamespace checks that pid runs comm in node's namespace.
 func checkInNamespace(t *testing.T, n *netsim.Net, node string, pid int, comm string) {
 	t.Helper()
-	testenv.WaitFor(t, fmt.Sprintf("pid %d running %s", pid, comm), arrival, func() error {
+	poll.Wait(t, fmt.Sprintf("pid %d running %s", pid, comm), arrival, func() error {
 		got, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 		if err != nil {
 			return err

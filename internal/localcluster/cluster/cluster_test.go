@@ -16,8 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/cluster"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
 const (
@@ -53,7 +53,7 @@ func TestCluster(t *testing.T) {
 	})
 	t.Run("a pod pinned to a node runs", func(t *testing.T) {
 		createPinnedDeployment(ctx, t, client, "pinned", nodeB)
-		testenv.WaitFor(t, "the pod of Deployment pinned Running on "+nodeB, 90*time.Second, func() error {
+		poll.Wait(t, "the pod of Deployment pinned Running on "+nodeB, 90*time.Second, func() error {
 			return podRunningOn(ctx, client, "app=pinned", nodeB)
 		})
 	})
@@ -163,7 +163,7 @@ func restartAPIServer(ctx context.Context, t *testing.T, c *cluster.Cluster) {
 		}
 	}
 	renewed := lease(ctx, t, client, nodeA).Spec.RenewTime.Time
-	testenv.WaitFor(t, "a renewal of the Lease of "+nodeA+" through the new API server", 60*time.Second, func() error {
+	poll.Wait(t, "a renewal of the Lease of "+nodeA+" through the new API server", 60*time.Second, func() error {
 		l, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, nodeA, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -175,7 +175,7 @@ func restartAPIServer(ctx context.Context, t *testing.T, c *cluster.Cluster) {
 	})
 	// The scheduler and kwok work with the new API server.
 	createPinnedDeployment(ctx, t, client, "after-restart", nodeC)
-	testenv.WaitFor(t, "the pod of Deployment after-restart Running on "+nodeC, 90*time.Second, func() error {
+	poll.Wait(t, "the pod of Deployment after-restart Running on "+nodeC, 90*time.Second, func() error {
 		return podRunningOn(ctx, client, "app=after-restart", nodeC)
 	})
 }
@@ -199,7 +199,7 @@ func stopThroughStateFile(t *testing.T, c *cluster.Cluster) {
 		t.Fatal(err)
 	}
 	// They are this test's children: gone once reaped, which Start's goroutines do.
-	testenv.WaitFor(t, "every process gone", 10*time.Second, func() error {
+	poll.Wait(t, "every process gone", 10*time.Second, func() error {
 		var alive []string
 		for name, pid := range pids {
 			if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {

@@ -1,7 +1,9 @@
-// Package testenv starts a real kube-apiserver and etcd (envtest) with Wolfpack's CRDs installed,
-// for integration tests. The binaries come from hack/k8s-binaries.sh, which `make test` runs and
-// whose output directory it passes in KUBEBUILDER_ASSETS.
-package testenv
+// Package envtest starts a real kube-apiserver and etcd (controller-runtime's envtest) with
+// Wolfpack's CRDs installed, for integration tests. The binaries come from hack/k8s-binaries.sh,
+// which `make test-integration` runs and whose output directory it passes in KUBEBUILDER_ASSETS.
+// A package whose tests import this one is an integration test package: make test-integration
+// runs it, make test-unit does not.
+package envtest
 
 import (
 	"context"
@@ -9,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,7 +19,12 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 )
+
+// LeaseNamespace is where the node agents keep their Leases; Start creates it.
+const LeaseNamespace = "wolfpack-system"
 
 // Env is a running control plane.
 type Env struct {
@@ -29,19 +35,13 @@ type Env struct {
 	Version string
 }
 
-// RepoRoot is the repository's top directory.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0) //nolint:dogsled // only the file name is needed
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
 // Start starts etcd and kube-apiserver and installs the CRDs of config/crd/bases. It fails when
 // KUBEBUILDER_ASSETS does not point at the binaries: an integration test never passes without a
 // real API server.
 func Start() (*Env, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
-		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds " +
+		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run the tests with `make test-integration`, which builds " +
 			"etcd and kube-apiserver into bin/k8s with hack/k8s-binaries.sh and sets it")
 	}
 	for _, name := range []string{"etcd", "kube-apiserver"} {
@@ -51,7 +51,7 @@ func Start() (*Env, error) {
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join(repo.Root(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()

@@ -1,4 +1,4 @@
-package testenv
+package simnode
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
 	"github.com/wolfpack-ha/wolfpack/internal/quorum"
 	"github.com/wolfpack-ha/wolfpack/internal/quorumholder"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 )
 
 // errPowerOff is what a crashed node's disk I/O returns.
@@ -143,7 +144,7 @@ func (k *Kubelet) startHolder(ctx context.Context, p *corev1.Pod) error {
 	}
 	disk := &nodeDisk{Device: dev}
 	holder, err := quorumholder.New(quorumholder.Config{Node: p.Spec.NodeName, Cluster: cluster, ClusterUID: qd.UID,
-		Device: disk, Format: true, LeaseDuration: duration, LeaseNamespace: LeaseNamespace, Client: nodeClient{Client: k.c, disk: disk}})
+		Device: disk, Format: true, LeaseDuration: duration, LeaseNamespace: envtest.LeaseNamespace, Client: nodeClient{Client: k.c, disk: disk}})
 	if err != nil {
 		return fmt.Errorf("quorum holder of pod %s: %w", p.Name, err)
 	}

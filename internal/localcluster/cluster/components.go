@@ -47,17 +47,26 @@ type Ports struct {
 	Kwok              map[string]int `json:"kwok"` // by node name
 }
 
-// freePorts picks the ports, all distinct: each listener is held until all are picked.
-func freePorts(nodes []Node) (Ports, error) {
-	n := 5 + len(nodes)
+// FreeTCPPorts picks n distinct TCP ports on 127.0.0.1 that are free at the moment: each
+// listener is held until all are picked.
+func FreeTCPPorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for range n {
 		l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 		if err != nil {
-			return Ports{}, fmt.Errorf("picking a free port: %w", err)
+			return nil, fmt.Errorf("picking a free port: %w", err)
 		}
 		defer func() { _ = l.Close() }()
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// freePorts picks the cluster's ports, all distinct.
+func freePorts(nodes []Node) (Ports, error) {
+	ports, err := FreeTCPPorts(5 + len(nodes))
+	if err != nil {
+		return Ports{}, err
 	}
 	p := Ports{Etcd: ports[0], EtcdPeer: ports[1], APIServer: ports[2], ControllerManager: ports[3],
 		Scheduler: ports[4], Kwok: map[string]int{}}
@@ -236,7 +245,13 @@ func (c *Cluster) servingClient() *http.Client {
 	}}
 }
 
-// getOK returns a check that GETs url and wants 200 OK.
+// GetOK GETs url, within 10 s, and wants 200 OK: a readiness check of a process that serves
+// plain HTTP on the host, such as Extra.Ready.
+func GetOK(ctx context.Context, url string) error {
+	return getOK(http.DefaultClient, url)(ctx)
+}
+
+// getOK returns a check that GETs url with client, within 10 s, and wants 200 OK.
 func getOK(client *http.Client, url string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -10,10 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/wolfpack-ha/wolfpack/test/e2e/cluster"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
 )
 
 // kubeletProcess names the stand-in kubelet once it runs as a process of its own.
@@ -83,23 +84,19 @@ func attach(ctx context.Context, dir string, log io.Writer) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		e.Cluster, err = cluster.Attach(dir)
-		if err == nil && e.Cluster.PIDs()[kubeletProcess] == os.Getpid() {
-			break
+	var last error
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		e.Cluster, last = cluster.Attach(dir)
+		if last == nil && e.Cluster.PIDs()[kubeletProcess] != os.Getpid() {
+			last = errors.New("the cluster's state file does not record this process as its kubelet")
 		}
-		if err == nil {
-			err = errors.New("the cluster's state file does not record this process as its kubelet")
+		return last == nil, nil
+	})
+	if err != nil {
+		if ctx.Err() == nil && last != nil {
+			err = last
 		}
-		if time.Now().After(deadline) {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return nil, err
 	}
 	e.Client, err = client.New(e.Cluster.RESTConfig(), client.Options{Scheme: Scheme()})
 	return e, err

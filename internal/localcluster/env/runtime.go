@@ -11,11 +11,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	"k8s.io/cri-client/pkg/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cri"
 )
 
 // runtimeFinalizer keeps a group pod until its node's runtime has stopped its sandbox, as the
@@ -27,8 +27,8 @@ const runtimeFinalizer = "e2e.wolfpack.dev/runtime"
 // stopped under it: its first CrashLoopBackOff delay.
 const restartBackoff = 10 * time.Second
 
-// nodeRuntime is one member node's container runtime: a fake CRI runtime (k8s.io/cri-client) served
-// on a unix socket, which the node's agent fences through with the CRI fence action. kwok's pods
+// nodeRuntime is one member node's container runtime: a CRI runtime that runs nothing (package
+// cri) served on a unix socket, which the node's agent fences through with the CRI fence action. kwok's pods
 // have no containers, so the stand-in kubelet gives every group pod kwok runs on the node a
 // sandbox and a container here; this runtime, not the pod's status, says what runs on the node.
 // A sandbox the agent stopped is started again after restartBackoff while its pod still exists,
@@ -36,7 +36,7 @@ const restartBackoff = 10 * time.Second
 type nodeRuntime struct {
 	node     string
 	endpoint string
-	fake     *fake.RemoteRuntime
+	cri      *cri.Runtime
 
 	mu sync.Mutex
 	// stopped is when each stopped sandbox, by pod UID, was first seen stopped.
@@ -47,8 +47,8 @@ func (e *Env) startRuntimes() error {
 	e.runtimes = map[string]*nodeRuntime{}
 	for _, n := range Member {
 		rt := &nodeRuntime{node: n, endpoint: "unix://" + filepath.Join(e.o.Dir, "cri-"+n+".sock"),
-			fake: fake.NewFakeRemoteRuntime(), stopped: map[string]time.Time{}}
-		if err := rt.fake.Start(rt.endpoint); err != nil {
+			cri: cri.New(), stopped: map[string]time.Time{}}
+		if err := rt.cri.Serve(rt.endpoint); err != nil {
 			return fmt.Errorf("container runtime of %s: %w", n, err)
 		}
 		e.runtimes[n] = rt
@@ -58,7 +58,7 @@ func (e *Env) startRuntimes() error {
 
 func (e *Env) stopRuntimes() {
 	for _, rt := range e.runtimes {
-		rt.fake.Stop()
+		rt.cri.Stop()
 	}
 }
 
@@ -66,8 +66,7 @@ func (e *Env) stopRuntimes() {
 func (rt *nodeRuntime) powerOff() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	rt.fake.RuntimeService.SetFakeSandboxes(nil)
-	rt.fake.RuntimeService.SetFakeContainers(nil)
+	rt.cri.Reset()
 	rt.stopped = map[string]time.Time{}
 }
 
@@ -114,10 +113,11 @@ func (e *Env) releaseDeleted(ctx context.Context, pods []corev1.Pod) error {
 func (rt *nodeRuntime) sync(ctx context.Context, c client.Client, pods []corev1.Pod) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	sandboxes, err := rt.fake.RuntimeService.ListPodSandbox(ctx, nil)
+	list, err := rt.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
 		return err
 	}
+	sandboxes := list.GetItems()
 	latest := map[string]*runtimeapi.PodSandbox{} // by pod UID: its newest sandbox
 	for _, s := range sandboxes {
 		uid := s.GetMetadata().GetUid()
@@ -168,15 +168,14 @@ func (rt *nodeRuntime) ensure(ctx context.Context, c client.Client, p *corev1.Po
 // removeUnwanted stops and removes the sandboxes of pods that are gone, being deleted or no longer
 // running.
 func (rt *nodeRuntime) removeUnwanted(ctx context.Context, sandboxes []*runtimeapi.PodSandbox, wanted map[string]bool) error {
-	rs := rt.fake.RuntimeService
 	for _, s := range sandboxes {
 		if wanted[s.GetMetadata().GetUid()] {
 			continue
 		}
-		if err := rs.StopPodSandbox(ctx, s.GetId()); err != nil {
+		if _, err := rt.cri.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: s.GetId()}); err != nil {
 			return err
 		}
-		if err := rs.RemovePodSandbox(ctx, s.GetId()); err != nil {
+		if _, err := rt.cri.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: s.GetId()}); err != nil {
 			return err
 		}
 		delete(rt.stopped, s.GetMetadata().GetUid())
@@ -204,18 +203,19 @@ func (rt *nodeRuntime) run(ctx context.Context, p *corev1.Pod, attempt uint32) e
 	}
 	cfg := &runtimeapi.PodSandboxConfig{Labels: labels,
 		Metadata: &runtimeapi.PodSandboxMetadata{Name: p.Name, Namespace: p.Namespace, Uid: string(p.UID), Attempt: attempt}}
-	rs := rt.fake.RuntimeService
-	id, err := rs.RunPodSandbox(ctx, cfg, "")
+	sandbox, err := rt.cri.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
 	if err != nil {
 		return err
 	}
-	ctr, err := rs.CreateContainer(ctx, id, &runtimeapi.ContainerConfig{Labels: labels,
-		Metadata: &runtimeapi.ContainerMetadata{Name: "main-" + strconv.Itoa(int(attempt))},
-		Image:    &runtimeapi.ImageSpec{Image: "kwok"}}, cfg)
+	ctr, err := rt.cri.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: sandbox.GetPodSandboxId(),
+		SandboxConfig: cfg, Config: &runtimeapi.ContainerConfig{Labels: labels,
+			Metadata: &runtimeapi.ContainerMetadata{Name: "main-" + strconv.Itoa(int(attempt))},
+			Image:    &runtimeapi.ImageSpec{Image: "kwok"}}})
 	if err != nil {
 		return err
 	}
-	return rs.StartContainer(ctx, ctr)
+	_, err = rt.cri.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: ctr.GetContainerId()})
+	return err
 }
 
 // Running lists the group pods whose sandbox is ready in node's runtime: what really runs there.
@@ -227,13 +227,13 @@ func (e *Env) Running(ctx context.Context, node string) []string {
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	sandboxes, err := rt.fake.RuntimeService.ListPodSandbox(ctx, &runtimeapi.PodSandboxFilter{
-		State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY}})
+	list, err := rt.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{
+		State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY}}})
 	if err != nil {
 		return nil
 	}
 	var out []string
-	for _, s := range sandboxes {
+	for _, s := range list.GetItems() {
 		if s.GetLabels()[wolfpackv1alpha1.GroupLabel] != "" {
 			out = append(out, s.GetMetadata().GetName())
 		}

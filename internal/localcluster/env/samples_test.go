@@ -5,7 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 )
 
 func TestWithoutFloatingAddress(t *testing.T) {
@@ -59,7 +59,7 @@ func TestWithoutFloatingAddress(t *testing.T) {
 	}
 
 	// The sample itself: name depends on disk instead of ip.
-	samples, err := testenv.Samples()
+	samples, err := repo.Samples()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package testenv
+// Package simnode simulates the nodes of a cluster where none run (envtest): their kubelets, their
+// Wolfpack node agents (Leases, views, the agents' real Resource reconcilers on fake interfaces)
+// and the quorum holders of their holder pods (real ones, on an in-memory disk).
+package simnode
 
 import (
 	"context"
@@ -26,10 +29,8 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
 	"github.com/wolfpack-ha/wolfpack/internal/quorum"
+	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 )
-
-// LeaseNamespace is where the simulated node agents keep their Leases; Start creates it.
-const LeaseNamespace = "wolfpack-system"
 
 // agentRenew is how often a simulated node agent renews its Lease: more often than any cluster
 // of the tests asks for (interval x threshold of at least 1 s).
@@ -39,8 +40,8 @@ const agentRenew = 250 * time.Millisecond
 // ones run (envtest). As a kubelet it runs the pods of a namespace bound to a live node (Running
 // and Ready at once), finishes their graceful deletion, runs a real quorum holder for each quorum
 // holder pod (on one in-memory disk per cluster), and does nothing for a dead node. As a node
-// agent it renews the node's Lease in LeaseNamespace, with a view in which it hears every other
-// live node of its cluster.
+// agent it renews the node's Lease in envtest.LeaseNamespace, with a view in which it hears every
+// other live node of its cluster.
 type Kubelet struct {
 	c         client.Client
 	namespace string
@@ -70,8 +71,8 @@ type Kubelet struct {
 	stop         func()
 }
 
-// StartKubelet starts kubelets for nodes, serving the pods of namespace, until Stop.
-func StartKubelet(c client.Client, namespace string, nodes ...string) *Kubelet {
+// Start starts kubelets for nodes, serving the pods of namespace, until Stop.
+func Start(c client.Client, namespace string, nodes ...string) *Kubelet {
 	k := &Kubelet{c: c, namespace: namespace, alive: map[string]bool{}, held: map[string]bool{}, started: map[string]int{},
 		agents: map[string]bool{}, renewed: map[string]time.Time{}, resources: map[string]*agent.Resources{},
 		addresses: map[string]*ipaddr.Fake{}, checks: map[string]monitor.Result{}, cut: map[string]bool{},
@@ -100,7 +101,7 @@ func StartKubelet(c client.Client, namespace string, nodes ...string) *Kubelet {
 
 // StartAgents starts only the simulated node agents of nodes, for tests that run no pods.
 func StartAgents(c client.Client, nodes ...string) *Kubelet {
-	return StartKubelet(c, "", nodes...)
+	return Start(c, "", nodes...)
 }
 
 // Stop stops the kubelets.
@@ -299,7 +300,7 @@ func pair(a, b string) string {
 // RenewQuorumLease writes the quorum holder's Lease as the holder does: node holds the quorum
 // disk of cluster at epoch.
 func RenewQuorumLease(ctx context.Context, c client.Client, cluster, node string, epoch int64) error {
-	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: LeaseNamespace, Name: membership.QuorumLeaseName(cluster)}}
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: membership.QuorumLeaseName(cluster)}}
 	_, err := controllerutil.CreateOrPatch(ctx, c, l, func() error {
 		l.Labels = map[string]string{wolfpackv1alpha1.ClusterLabel: cluster}
 		l.Annotations = map[string]string{wolfpackv1alpha1.EpochAnnotation: fmt.Sprint(epoch)}
@@ -318,7 +319,7 @@ func RenewNodeLease(ctx context.Context, c client.Client, node string, view memb
 	if err := c.Get(ctx, client.ObjectKey{Name: node}, n); err != nil {
 		return err
 	}
-	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: LeaseNamespace, Name: node}}
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: node}}
 	_, err := controllerutil.CreateOrPatch(ctx, c, l, func() error {
 		l.Labels = map[string]string{wolfpackv1alpha1.ClusterLabel: n.Labels[wolfpackv1alpha1.ClusterLabel], wolfpackv1alpha1.NodeLabel: node}
 		l.Annotations = map[string]string{wolfpackv1alpha1.ViewAnnotation: view.Encode()}

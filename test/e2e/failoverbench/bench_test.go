@@ -1,4 +1,6 @@
-package e2e
+// Package failoverbench is make bench-failover: Wolfpack's failover on the local cluster of real
+// processes, against vanilla Kubernetes on the same cluster.
+package failoverbench
 
 import (
 	"context"
@@ -16,33 +18,43 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/env"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/env"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
+	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
+	"github.com/wolfpack-ha/wolfpack/test/e2e/framework"
 )
 
 const (
-	// benchTrialsEnv sets the number of Wolfpack crash trials (make bench-failover TRIALS=n).
-	benchTrialsEnv = "WOLFPACK_BENCH_TRIALS"
-	// benchPoll is how often a trial reads the QuorumDisk and the group: the resolution of its
+	// trialsEnv sets the number of Wolfpack crash trials (make bench-failover TRIALS=n).
+	trialsEnv = "WOLFPACK_BENCH_TRIALS"
+	// observeEvery is how often a trial reads the QuorumDisk and the group: the resolution of its
 	// times.
-	benchPoll = 50 * time.Millisecond
+	observeEvery = 50 * time.Millisecond
 	// vanillaCap bounds the wait for the vanilla workloads to come back.
 	vanillaCap = 600 * time.Second
 	// vanillaNamespace holds the Deployment and the StatefulSet that Wolfpack does not manage.
 	vanillaNamespace = "vanilla"
-	// benchFailoverThreshold replaces the sample's failoverThreshold (1 per 6 h), which would
+	// failoverThreshold replaces the sample's failoverThreshold (1 per 6 h), which would
 	// leave the group Failed at the second crash.
-	benchFailoverThreshold = 1000
+	failoverThreshold = 1000
 )
+
+func TestMain(m *testing.M) {
+	// The clients here log nothing worth reading; the components log to their files.
+	ctrl.SetLogger(logr.Discard())
+	os.Exit(m.Run())
+}
 
 // BenchmarkFailover crashes the node that owns the sample group, again and again, and measures
 // how long Wolfpack takes to notice (the QuorumDisk's status has the node Down) and to bring
@@ -54,24 +66,24 @@ const (
 // crashed, to measure what vanilla Kubernetes does, capped at 10 minutes. The invariant checker
 // watches throughout. The results go to the log and to bin/bench-failover.md.
 func BenchmarkFailover(b *testing.B) {
-	trials := benchTrials(b)
+	trials := trialCount(b)
 	began := time.Now()
 	e, dir := startBench(b)
-	b.Cleanup(func() { benchDumpEvents(b, e, filepath.Join(dir, "events.txt")) })
-	c := startChecker(e) // checked at the end, stopped in any case
-	b.Cleanup(c.stop)
+	b.Cleanup(func() { dumpEvents(b, e, filepath.Join(dir, "events.txt")) })
+	c := framework.StartChecker(e) // checked at the end, stopped in any case
+	b.Cleanup(c.Stop)
 	ctx := context.Background()
 
-	if err := setFailoverThreshold(ctx, e, benchFailoverThreshold); err != nil {
+	if err := framework.SetFailoverThreshold(ctx, e, failoverThreshold); err != nil {
 		b.Fatal(err)
 	}
-	results := make([]benchTrialResult, 0, trials)
-	report := func(v *benchVanillaResult) string {
-		return benchRenderReport(benchReportInput{trials: results, planned: trials, vanilla: v, began: began,
-			wall: time.Since(began), checker: c.summary()})
+	results := make([]trialResult, 0, trials)
+	report := func(v *vanillaResult) string {
+		return renderReport(reportInput{trials: results, planned: trials, vanilla: v, began: began,
+			wall: time.Since(began), checker: c.Summary()})
 	}
 	for i := range trials {
-		r, err := benchTrial(ctx, b, e, i)
+		r, err := trial(ctx, b, e, i)
 		if err != nil {
 			b.Log(report(nil))
 			b.Fatalf("trial %d: %v (logs in %s)", i+1, err, dir)
@@ -79,25 +91,25 @@ func BenchmarkFailover(b *testing.B) {
 		results = append(results, r)
 		b.Logf("trial %d/%d: %s", i+1, trials, r)
 	}
-	v, err := benchVanilla(ctx, b, e)
+	v, err := vanilla(ctx, b, e)
 	if err != nil {
 		b.Log(report(nil))
 		b.Fatalf("vanilla: %v (logs in %s)", err, dir)
 	}
-	c.stop()
+	c.Stop()
 	text := report(&v)
 	b.Log("\n" + text)
-	out := filepath.Join(testenv.RepoRoot(), "bin", "bench-failover.md")
+	out := filepath.Join(repo.Root(), "bin", "bench-failover.md")
 	if err := os.WriteFile(out, []byte(text), 0o600); err != nil {
 		b.Error(err)
 	} else {
 		b.Logf("wrote %s; the environment's logs are in %s", out, dir)
 	}
 
-	all := func(f func(benchTrialResult) time.Duration) benchDist {
-		return benchDistribution(benchCollect(results, nil, f))
+	all := func(f func(trialResult) time.Duration) dist {
+		return distribution(collect(results, nil, f))
 	}
-	detect, recovery := all(benchTrialResult.detection), all(benchTrialResult.recovery)
+	detect, recovery := all(trialResult.detection), all(trialResult.recovery)
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(detect.median.Seconds(), "detect-median-s")
 	b.ReportMetric(recovery.median.Seconds(), "recover-median-s")
@@ -106,30 +118,30 @@ func BenchmarkFailover(b *testing.B) {
 		b.ReportMetric(v.deployment.Seconds(), "vanilla-deploy-s")
 		b.ReportMetric(v.deployment.Seconds()/recovery.median.Seconds(), "deploy/wolfpack")
 	}
-	c.check(b)
+	c.Check(b)
 }
 
-// benchTrials reads the number of trials from the environment: 20 unless set.
-func benchTrials(b *testing.B) int {
+// trialCount reads the number of trials from the environment: 20 unless set.
+func trialCount(b *testing.B) int {
 	b.Helper()
-	s := os.Getenv(benchTrialsEnv)
+	s := os.Getenv(trialsEnv)
 	if s == "" {
 		return 20
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		b.Fatalf("%s=%q: want a positive number of trials", benchTrialsEnv, s)
+		b.Fatalf("%s=%q: want a positive number of trials", trialsEnv, s)
 	}
 	return n
 }
 
-// startBench is start for this benchmark: it brings the environment up, or skips with the
-// reason. Unlike start, it keeps the environment's directory, whose logs (and the Events,
-// benchDumpEvents) explain a slow trial after the run, removing only etcd's data when the
+// startBench brings the environment up, or skips with the reason. Unlike the end-to-end tests,
+// it keeps the environment's directory, whose logs (and the Events,
+// dumpEvents) explain a slow trial after the run, removing only etcd's data when the
 // benchmark passes; it returns the directory; and it stops the environment on SIGTERM.
 func startBench(b *testing.B) (*env.Env, string) {
 	b.Helper()
-	e, dir := startIn(b, "wolfpack-bench-", "make bench-failover", env.NetworkAuto)
+	e, dir := framework.Start(b, "wolfpack-bench-", "make bench-failover", env.NetworkAuto)
 	// A benchmark that is killed with SIGTERM or interrupted leaves nothing running.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
@@ -154,9 +166,9 @@ func startBench(b *testing.B) (*env.Env, string) {
 	return e, dir
 }
 
-// benchDumpEvents writes every Event of the cluster to path, oldest first, to read a run's
+// dumpEvents writes every Event of the cluster to path, oldest first, to read a run's
 // trials afterwards.
-func benchDumpEvents(tb testing.TB, e *env.Env, path string) {
+func dumpEvents(tb testing.TB, e *env.Env, path string) {
 	tb.Helper()
 	var events corev1.EventList
 	if err := e.Client.List(context.Background(), &events); err != nil {
@@ -184,9 +196,9 @@ func benchDumpEvents(tb testing.TB, e *env.Env, path string) {
 	}
 }
 
-// benchTrialResult is one crash of the group's owner. Durations are from the crash; zero when not
+// trialResult is one crash of the group's owner. Durations are from the crash; zero when not
 // seen.
-type benchTrialResult struct {
+type trialResult struct {
 	n                  int
 	crashed, survivor  string
 	quorumOwner        bool          // the crashed node held the quorum disk
@@ -199,78 +211,57 @@ type benchTrialResult struct {
 	startedAt, crashAt time.Time
 }
 
-func (r benchTrialResult) detection() time.Duration { return r.down }
-func (r benchTrialResult) recovery() time.Duration  { return r.online }
+func (r trialResult) detection() time.Duration { return r.down }
+func (r trialResult) recovery() time.Duration  { return r.online }
 
-func (r benchTrialResult) kind() string {
+func (r trialResult) kind() string {
 	if r.quorumOwner {
 		return "quorum owner"
 	}
 	return "other node"
 }
 
-func (r benchTrialResult) String() string {
+func (r trialResult) String() string {
 	s := fmt.Sprintf("crashed %s (%s): Down after %s, failover started after %s, Online on %s after %s",
-		r.crashed, r.kind(), benchSecs(r.down), benchSecs(r.failover), r.survivor, benchSecs(r.online))
+		r.crashed, r.kind(), secs(r.down), secs(r.failover), r.survivor, secs(r.online))
 	if r.quorumOwner {
-		s += fmt.Sprintf(", quorum taken by %s after %s", r.survivor, benchSecs(r.quorum))
+		s += fmt.Sprintf(", quorum taken by %s after %s", r.survivor, secs(r.quorum))
 	}
-	return s + fmt.Sprintf("; back Ready and Up %s after its revival; load average %s", benchSecs(r.back), r.load)
+	return s + fmt.Sprintf("; back Ready and Up %s after its revival; load average %s", secs(r.back), r.load)
 }
 
-func benchOther(n string) string {
-	if n == env.NodeA {
-		return env.NodeB
-	}
-	return env.NodeA
-}
-
-func benchQuorumDisk(ctx context.Context, e *env.Env) (*wp.QuorumDisk, error) {
-	qd := &wp.QuorumDisk{}
-	return qd, e.Client.Get(ctx, client.ObjectKey{Name: env.ClusterName}, qd)
-}
-
-func benchNodeState(qd *wp.QuorumDisk, name string) wp.NodeState {
-	for _, n := range qd.Status.Nodes {
-		if n.Name == name {
-			return n.State
-		}
-	}
-	return ""
-}
-
-// benchTrial crashes the group's owner: in even trials (counting from 0) the node that holds the
+// trial crashes the group's owner: in even trials (counting from 0) the node that holds the
 // quorum disk, in odd ones the other node, the group moved to it first if need be. Then it
 // revives the node and waits until it is Ready and Up again.
-func benchTrial(ctx context.Context, b *testing.B, e *env.Env, i int) (benchTrialResult, error) {
+func trial(ctx context.Context, b *testing.B, e *env.Env, i int) (trialResult, error) {
 	b.Helper()
-	r := benchTrialResult{n: i + 1, startedAt: time.Now()}
-	qd, err := benchWaitSteady(ctx, e)
+	r := trialResult{n: i + 1, startedAt: time.Now()}
+	qd, err := framework.WaitSteady(ctx, e)
 	if err != nil {
 		return r, err
 	}
 	q := qd.Status.Owner
 	r.crashed = q
 	if i%2 == 1 {
-		r.crashed = benchOther(q)
+		r.crashed = framework.Other(q)
 	}
-	r.survivor = benchOther(r.crashed)
+	r.survivor = framework.Other(r.crashed)
 	g, err := e.Group(ctx)
 	if err != nil {
 		return r, err
 	}
 	if g.Status.OwnerNode != r.crashed {
-		if err := benchMove(ctx, e, r.crashed); err != nil {
+		if err := move(ctx, e, r.crashed); err != nil {
 			return r, err
 		}
 	}
 	// The owner of the quorum right before the crash decides the kind of the trial.
-	if qd, err = benchQuorumDisk(ctx, e); err != nil {
+	if qd, err = framework.QuorumDisk(ctx, e); err != nil {
 		return r, err
 	}
 	r.quorumOwner = qd.Status.Owner == r.crashed
 
-	r.load = benchLoad()
+	r.load = load()
 	r.crashAt = time.Now()
 	if err := e.Crash(r.crashed); err != nil {
 		return r, fmt.Errorf("crashing %s: %w", r.crashed, err)
@@ -284,32 +275,32 @@ func benchTrial(ctx context.Context, b *testing.B, e *env.Env, i int) (benchTria
 	}
 	// The node may not have gone NotReady yet (kube-controller-manager waits 50 s): wait until
 	// the new kwok holds its Lease, so that it does not go NotReady during the next trial.
-	if err := benchWaitKubeletLease(ctx, e, r.crashed, revived); err != nil {
+	if err := waitKubeletLease(ctx, e, r.crashed, revived); err != nil {
 		return r, err
 	}
 	if err := e.Cluster.WaitNodeReady(ctx, r.crashed); err != nil {
 		return r, err
 	}
-	if err := benchWaitMember(ctx, e, r.crashed); err != nil {
+	if err := waitMember(ctx, e, r.crashed); err != nil {
 		return r, err
 	}
 	r.back = time.Since(revived)
 	return r, nil
 }
 
-// observe polls the QuorumDisk and the group every benchPoll until every resource of the group
+// observe polls the QuorumDisk and the group every observeEvery until every resource of the group
 // is Online on the survivor and, when the quorum owner crashed, the survivor holds the quorum
 // disk; it records when each was first seen.
-func (r *benchTrialResult) observe(ctx context.Context, e *env.Env) error {
-	deadline := r.crashAt.Add(settle)
+func (r *trialResult) observe(ctx context.Context, e *env.Env) error {
+	deadline := r.crashAt.Add(framework.Settle)
 	last := ""
 	for {
 		if r.online > 0 && (!r.quorumOwner || r.quorum > 0) {
 			return nil
 		}
-		if qd, err := benchQuorumDisk(ctx, e); err == nil {
+		if qd, err := framework.QuorumDisk(ctx, e); err == nil {
 			at := time.Since(r.crashAt)
-			if r.down == 0 && benchNodeState(qd, r.crashed) == wp.NodeDown {
+			if r.down == 0 && framework.NodeState(qd, r.crashed) == wp.NodeDown {
 				r.down = at
 			}
 			if r.quorumOwner && r.quorum == 0 && qd.Status.Owner == r.survivor {
@@ -343,19 +334,19 @@ func (r *benchTrialResult) observe(ctx context.Context, e *env.Env) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("after crashing %s, not done within %s: %s", r.crashed, settle, last)
+			return fmt.Errorf("after crashing %s, not done within %s: %s", r.crashed, framework.Settle, last)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(benchPoll):
+		case <-time.After(observeEvery):
 		}
 	}
 }
 
-// benchMove moves the group to node as an administrator would (the move-to annotation) and
+// move moves the group to node as an administrator would (the move-to annotation) and
 // waits until it is Online there.
-func benchMove(ctx context.Context, e *env.Env, node string) error {
+func move(ctx context.Context, e *env.Env, node string) error {
 	g, err := e.Group(ctx)
 	if err != nil {
 		return err
@@ -368,7 +359,7 @@ func benchMove(ctx context.Context, e *env.Env, node string) error {
 	if err := e.Client.Patch(ctx, g, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("moving the group to %s: %w", node, err)
 	}
-	return benchWait(ctx, "the group moved to "+node, func() error {
+	return waitFor(ctx, "the group moved to "+node, func() error {
 		g, err := e.Group(ctx)
 		if err != nil {
 			return err
@@ -380,38 +371,10 @@ func benchMove(ctx context.Context, e *env.Env, node string) error {
 	})
 }
 
-// benchWaitSteady waits until both member nodes are Up, a member holds the quorum disk and the
-// group is Online, and returns the QuorumDisk.
-func benchWaitSteady(ctx context.Context, e *env.Env) (*wp.QuorumDisk, error) {
-	var qd *wp.QuorumDisk
-	return qd, benchWait(ctx, "both members Up, the quorum held and the group Online", func() error {
-		var err error
-		if qd, err = benchQuorumDisk(ctx, e); err != nil {
-			return err
-		}
-		if !slices.Contains(env.Member, qd.Status.Owner) {
-			return fmt.Errorf("the quorum disk's owner is %q", qd.Status.Owner)
-		}
-		for _, n := range env.Member {
-			if s := benchNodeState(qd, n); s != wp.NodeUp {
-				return fmt.Errorf("%s is %q", n, s)
-			}
-		}
-		g, err := e.Group(ctx)
-		if err != nil {
-			return err
-		}
-		if g.Status.State != wp.GroupOnline {
-			return fmt.Errorf("the group is %s", g.Status.State)
-		}
-		return nil
-	})
-}
-
-// benchWaitKubeletLease waits until node's Lease in kube-node-lease is renewed after since, by the
+// waitKubeletLease waits until node's Lease in kube-node-lease is renewed after since, by the
 // node's new kwok.
-func benchWaitKubeletLease(ctx context.Context, e *env.Env, node string, since time.Time) error {
-	return benchWait(ctx, "the kubelet Lease of "+node+" renewed", func() error {
+func waitKubeletLease(ctx context.Context, e *env.Env, node string, since time.Time) error {
+	return waitFor(ctx, "the kubelet Lease of "+node+" renewed", func() error {
 		l := &coordinationv1.Lease{}
 		if err := e.Client.Get(ctx, client.ObjectKey{Namespace: corev1.NamespaceNodeLease, Name: node}, l); err != nil {
 			return err
@@ -423,15 +386,15 @@ func benchWaitKubeletLease(ctx context.Context, e *env.Env, node string, since t
 	})
 }
 
-// benchWaitMember waits until node is Up in the QuorumDisk's status and free of the out-of-service
+// waitMember waits until node is Up in the QuorumDisk's status and free of the out-of-service
 // taint.
-func benchWaitMember(ctx context.Context, e *env.Env, node string) error {
-	return benchWait(ctx, node+" Up and in service", func() error {
-		qd, err := benchQuorumDisk(ctx, e)
+func waitMember(ctx context.Context, e *env.Env, node string) error {
+	return waitFor(ctx, node+" Up and in service", func() error {
+		qd, err := framework.QuorumDisk(ctx, e)
 		if err != nil {
 			return err
 		}
-		if s := benchNodeState(qd, node); s != wp.NodeUp {
+		if s := framework.NodeState(qd, node); s != wp.NodeUp {
 			return fmt.Errorf("it is %q", s)
 		}
 		n := &corev1.Node{}
@@ -447,28 +410,14 @@ func benchWaitMember(ctx context.Context, e *env.Env, node string) error {
 	})
 }
 
-// benchWait calls f every 200 ms until it returns nil or settle has passed.
-func benchWait(ctx context.Context, what string, f func() error) error {
-	deadline := time.Now().Add(settle)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("waiting %s for %s: %w", settle, what, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+// waitFor calls f every 200 ms until it returns nil or framework.Settle has passed.
+func waitFor(ctx context.Context, what string, f func() error) error {
+	return poll.Until(ctx, what, framework.Settle, 200*time.Millisecond, func(context.Context) error { return f() })
 }
 
-// benchVanillaResult is the one crash of a node that runs the vanilla workloads. Durations are from
+// vanillaResult is the one crash of a node that runs the vanilla workloads. Durations are from
 // the crash; zero when not seen within vanillaCap.
-type benchVanillaResult struct {
+type vanillaResult struct {
 	node, survivor string
 	notReady       time.Duration // the node's Ready condition is no longer True
 	evicted        time.Duration // the old pods have a deletion timestamp
@@ -478,39 +427,39 @@ type benchVanillaResult struct {
 	tainted        bool          // the node got the out-of-service taint (it must not)
 }
 
-// benchVanilla runs a one-replica Deployment and a one-replica StatefulSet, both allowed on the
+// vanilla runs a one-replica Deployment and a one-replica StatefulSet, both allowed on the
 // two member nodes only and preferring the node that does not hold the quorum disk, with the
 // group moved to the quorum owner first; then it stops Wolfpack's manager (whose out-of-service
 // taint would otherwise release the dead node's pods, which is not vanilla Kubernetes), crashes
 // that node as the trials do, and waits until each workload has a new pod Running and Ready on
 // the survivor, or vanillaCap has passed.
-func benchVanilla(ctx context.Context, b *testing.B, e *env.Env) (benchVanillaResult, error) {
+func vanilla(ctx context.Context, b *testing.B, e *env.Env) (vanillaResult, error) {
 	b.Helper()
-	qd, err := benchQuorumDisk(ctx, e)
+	qd, err := framework.QuorumDisk(ctx, e)
 	if err != nil {
-		return benchVanillaResult{}, err
+		return vanillaResult{}, err
 	}
-	v := benchVanillaResult{survivor: qd.Status.Owner, node: benchOther(qd.Status.Owner)}
+	v := vanillaResult{survivor: qd.Status.Owner, node: framework.Other(qd.Status.Owner)}
 	if g, err := e.Group(ctx); err != nil {
 		return v, err
 	} else if g.Status.OwnerNode != v.survivor {
-		if err := benchMove(ctx, e, v.survivor); err != nil {
+		if err := move(ctx, e, v.survivor); err != nil {
 			return v, err
 		}
 	}
-	if err := benchCreateVanilla(ctx, e, v.node); err != nil {
+	if err := createVanilla(ctx, e, v.node); err != nil {
 		return v, err
 	}
 	old := map[types.UID]bool{}
-	err = benchWait(ctx, "the vanilla pods Running and Ready on "+v.node, func() error {
-		pods, err := benchVanillaPods(ctx, e)
+	err = waitFor(ctx, "the vanilla pods Running and Ready on "+v.node, func() error {
+		pods, err := vanillaPods(ctx, e)
 		if err != nil {
 			return err
 		}
 		for _, app := range []string{"web", "db"} {
 			p := pods[app]
-			if len(p) != 1 || !benchRunningReady(&p[0]) || p[0].Spec.NodeName != v.node {
-				return fmt.Errorf("%s: %s", app, benchDescribePods(p))
+			if len(p) != 1 || !runningReady(&p[0]) || p[0].Spec.NodeName != v.node {
+				return fmt.Errorf("%s: %s", app, describePods(p))
 			}
 			old[p[0].UID] = true
 		}
@@ -538,14 +487,14 @@ func benchVanilla(ctx context.Context, b *testing.B, e *env.Env) (benchVanillaRe
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	if pods, err := benchVanillaPods(ctx, e); err == nil {
-		v.stuck = benchDescribePods(pods["db"])
+	if pods, err := vanillaPods(ctx, e); err == nil {
+		v.stuck = describePods(pods["db"])
 	}
 	return v, nil
 }
 
 // observe records what has changed since the vanilla crash.
-func (v *benchVanillaResult) observe(ctx context.Context, b *testing.B, e *env.Env, crashAt time.Time, old map[types.UID]bool) {
+func (v *vanillaResult) observe(ctx context.Context, b *testing.B, e *env.Env, crashAt time.Time, old map[types.UID]bool) {
 	b.Helper()
 	at := time.Since(crashAt)
 	n := &corev1.Node{}
@@ -553,17 +502,17 @@ func (v *benchVanillaResult) observe(ctx context.Context, b *testing.B, e *env.E
 		for _, c := range n.Status.Conditions {
 			if c.Type == corev1.NodeReady && c.Status != corev1.ConditionTrue && v.notReady == 0 {
 				v.notReady = at
-				b.Logf("vanilla: %s is Ready=%s after %s", v.node, c.Status, benchSecs(at))
+				b.Logf("vanilla: %s is Ready=%s after %s", v.node, c.Status, secs(at))
 			}
 		}
 		for _, t := range n.Spec.Taints {
 			if t.Key == corev1.TaintNodeOutOfService && !v.tainted {
 				v.tainted = true
-				b.Logf("vanilla: %s got the out-of-service taint after %s", v.node, benchSecs(at))
+				b.Logf("vanilla: %s got the out-of-service taint after %s", v.node, secs(at))
 			}
 		}
 	}
-	pods, err := benchVanillaPods(ctx, e)
+	pods, err := vanillaPods(ctx, e)
 	if err != nil {
 		return
 	}
@@ -572,26 +521,26 @@ func (v *benchVanillaResult) observe(ctx context.Context, b *testing.B, e *env.E
 			p := &ps[i]
 			if old[p.UID] && p.DeletionTimestamp != nil && v.evicted == 0 {
 				v.evicted = at
-				b.Logf("vanilla: pod %s on %s is being deleted after %s", p.Name, p.Spec.NodeName, benchSecs(at))
+				b.Logf("vanilla: pod %s on %s is being deleted after %s", p.Name, p.Spec.NodeName, secs(at))
 			}
-			if old[p.UID] || p.Spec.NodeName != v.survivor || !benchRunningReady(p) {
+			if old[p.UID] || p.Spec.NodeName != v.survivor || !runningReady(p) {
 				continue
 			}
 			switch {
 			case app == "web" && v.deployment == 0:
 				v.deployment = at
-				b.Logf("vanilla: the Deployment's pod %s is Running and Ready on %s after %s", p.Name, v.survivor, benchSecs(at))
+				b.Logf("vanilla: the Deployment's pod %s is Running and Ready on %s after %s", p.Name, v.survivor, secs(at))
 			case app == "db" && v.statefulSet == 0:
 				v.statefulSet = at
-				b.Logf("vanilla: the StatefulSet's pod %s is Running and Ready on %s after %s", p.Name, v.survivor, benchSecs(at))
+				b.Logf("vanilla: the StatefulSet's pod %s is Running and Ready on %s after %s", p.Name, v.survivor, secs(at))
 			}
 		}
 	}
 }
 
-// benchCreateVanilla makes the namespace, a Deployment "web" and a StatefulSet "db" whose claim binds
+// createVanilla makes the namespace, a Deployment "web" and a StatefulSet "db" whose claim binds
 // to a volume made for it (storage class "", as the sample's claims).
-func benchCreateVanilla(ctx context.Context, e *env.Env, prefer string) error {
+func createVanilla(ctx context.Context, e *env.Env, prefer string) error {
 	affinity := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
 		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
 			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: env.Member}},
@@ -641,8 +590,8 @@ func benchCreateVanilla(ctx context.Context, e *env.Env, prefer string) error {
 	return nil
 }
 
-// benchVanillaPods are the vanilla namespace's pods by their app label.
-func benchVanillaPods(ctx context.Context, e *env.Env) (map[string][]corev1.Pod, error) {
+// vanillaPods are the vanilla namespace's pods by their app label.
+func vanillaPods(ctx context.Context, e *env.Env) (map[string][]corev1.Pod, error) {
 	var pods corev1.PodList
 	if err := e.Client.List(ctx, &pods, client.InNamespace(vanillaNamespace)); err != nil {
 		return nil, err
@@ -654,7 +603,7 @@ func benchVanillaPods(ctx context.Context, e *env.Env) (map[string][]corev1.Pod,
 	return out, nil
 }
 
-func benchRunningReady(p *corev1.Pod) bool {
+func runningReady(p *corev1.Pod) bool {
 	if p.Status.Phase != corev1.PodRunning || p.DeletionTimestamp != nil {
 		return false
 	}
@@ -666,7 +615,7 @@ func benchRunningReady(p *corev1.Pod) bool {
 	return false
 }
 
-func benchDescribePods(pods []corev1.Pod) string {
+func describePods(pods []corev1.Pod) string {
 	if len(pods) == 0 {
 		return "no pod"
 	}
@@ -681,16 +630,16 @@ func benchDescribePods(pods []corev1.Pod) string {
 	return strings.Join(s, ", ")
 }
 
-// benchDist is a benchDistribution: the median is the middle value (the mean of the two middle ones for
+// dist is a distribution: the median is the middle value (the mean of the two middle ones for
 // an even count), p95 the nearest rank (the ceil(0.95 n)-th smallest).
-type benchDist struct {
+type dist struct {
 	n                   int
 	lo, median, p95, hi time.Duration
 }
 
-func benchDistribution(ds []time.Duration) benchDist {
+func distribution(ds []time.Duration) dist {
 	if len(ds) == 0 {
-		return benchDist{}
+		return dist{}
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
@@ -699,11 +648,11 @@ func benchDistribution(ds []time.Duration) benchDist {
 	if n%2 == 0 {
 		median = (s[n/2-1] + s[n/2]) / 2
 	}
-	return benchDist{n: n, lo: s[0], median: median, p95: s[int(math.Ceil(0.95*float64(n)))-1], hi: s[n-1]}
+	return dist{n: n, lo: s[0], median: median, p95: s[int(math.Ceil(0.95*float64(n)))-1], hi: s[n-1]}
 }
 
-// benchCollect takes f of the trials whose quorumOwner is *kind, or of all when kind is nil.
-func benchCollect(rs []benchTrialResult, kind *bool, f func(benchTrialResult) time.Duration) []time.Duration {
+// collect takes f of the trials whose quorumOwner is *kind, or of all when kind is nil.
+func collect(rs []trialResult, kind *bool, f func(trialResult) time.Duration) []time.Duration {
 	var out []time.Duration
 	for _, r := range rs {
 		if kind == nil || r.quorumOwner == *kind {
@@ -713,53 +662,53 @@ func benchCollect(rs []benchTrialResult, kind *bool, f func(benchTrialResult) ti
 	return out
 }
 
-func benchSecs(d time.Duration) string {
+func secs(d time.Duration) string {
 	if d == 0 {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f s", d.Seconds())
 }
 
-type benchReportInput struct {
-	trials  []benchTrialResult
+type reportInput struct {
+	trials  []trialResult
 	planned int
-	vanilla *benchVanillaResult
+	vanilla *vanillaResult
 	began   time.Time
 	wall    time.Duration
 	checker string
 }
 
-// benchRenderReport is the results as markdown.
-func benchRenderReport(in benchReportInput) string {
+// renderReport is the results as markdown.
+func renderReport(in reportInput) string {
 	var w strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
 	p("## Failover: Wolfpack and vanilla Kubernetes (`make bench-failover`)")
 	p("")
 	p("Run on %s, %d CPUs (load average at the end %s), %d of %d trials; wall time %s; invariant checker: %s.",
-		in.began.Format("2006-01-02 15:04 MST"), runtime.NumCPU(), benchLoad(), len(in.trials), in.planned, in.wall.Round(time.Second), in.checker)
-	p("The local cluster of test/e2e/env (real etcd, kube-apiserver, kube-controller-manager and kube-scheduler with upstream timings, one kwok per node),")
+		in.began.Format("2006-01-02 15:04 MST"), runtime.NumCPU(), load(), len(in.trials), in.planned, in.wall.Round(time.Second), in.checker)
+	p("The local cluster of internal/localcluster/env (real etcd, kube-apiserver, kube-controller-manager and kube-scheduler with upstream timings, one kwok per node),")
 	p("Wolfpack's manager, an agent per member node in its own network namespace and the quorum holder; QuorumDisk `DiskOnly`, lease 10 s, heartbeats 500 ms x 4,")
 	p("manager `--fence-grace=5s`. A crash cuts the node's links and kills its agent, quorum holder and kwok at once. Times are from the crash,")
-	p("read every %s. Trials alternate between crashing the quorum disk's owner and the other node (the group moved there first);", benchPoll)
-	p("the group's failoverThreshold is raised to %d for the run.", benchFailoverThreshold)
+	p("read every %s. Trials alternate between crashing the quorum disk's owner and the other node (the group moved there first);", observeEvery)
+	p("the group's failoverThreshold is raised to %d for the run.", failoverThreshold)
 	p("")
 	p("| Wolfpack, sample group `sql` (5 resources) | trials | min | median | p95 | max |")
 	p("|---|---:|---:|---:|---:|---:|")
 	owner, notOwner := true, false
 	for _, m := range []struct {
 		name string
-		f    func(benchTrialResult) time.Duration
-	}{{"detection (node Down in the QuorumDisk status)", benchTrialResult.detection}, {"recovery (every resource Online on the survivor)", benchTrialResult.recovery}} {
+		f    func(trialResult) time.Duration
+	}{{"detection (node Down in the QuorumDisk status)", trialResult.detection}, {"recovery (every resource Online on the survivor)", trialResult.recovery}} {
 		for _, k := range []struct {
 			name string
 			kind *bool
 		}{{"all crashes", nil}, {"quorum owner crashed", &owner}, {"other node crashed", &notOwner}} {
-			d := benchDistribution(benchCollect(in.trials, k.kind, m.f))
-			p("| %s: %s | %d | %s | %s | %s | %s |", m.name, k.name, d.n, benchSecs(d.lo), benchSecs(d.median), benchSecs(d.p95), benchSecs(d.hi))
+			d := distribution(collect(in.trials, k.kind, m.f))
+			p("| %s: %s | %d | %s | %s | %s | %s |", m.name, k.name, d.n, secs(d.lo), secs(d.median), secs(d.p95), secs(d.hi))
 		}
 	}
 	p("")
-	recovery := benchDistribution(benchCollect(in.trials, nil, benchTrialResult.recovery)).median
+	recovery := distribution(collect(in.trials, nil, trialResult.recovery)).median
 	if v := in.vanilla; v != nil {
 		capped := func(d time.Duration) string {
 			if d == 0 {
@@ -797,16 +746,16 @@ func benchRenderReport(in benchReportInput) string {
 	p("| trial | crashed | kind | node Down | failover started | Online on survivor | quorum taken | back Ready and Up after revival | load average at the crash |")
 	p("|---:|---|---|---:|---:|---:|---:|---:|---|")
 	for _, r := range in.trials {
-		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s |", r.n, r.crashed, r.kind(), benchSecs(r.down), benchSecs(r.failover),
-			benchSecs(r.online), benchSecs(r.quorum), benchSecs(r.back), r.load)
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s |", r.n, r.crashed, r.kind(), secs(r.down), secs(r.failover),
+			secs(r.online), secs(r.quorum), secs(r.back), r.load)
 	}
 	p("")
 	p("</details>")
 	return w.String()
 }
 
-// benchLoad is the 1, 5 and 15 minute load averages.
-func benchLoad() string {
+// load is the 1, 5 and 15 minute load averages.
+func load() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
 		return strings.Join(f[:3], " ")

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
 )
 
 // TestLoopback checks the fallback without privilege: distinct addresses for every node and

@@ -1,4 +1,4 @@
-package testenv
+package repo
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 // Samples decodes every object of the files that config/samples/kustomization.yaml lists, in
 // their order.
 func Samples() ([]*unstructured.Unstructured, error) {
-	dir := filepath.Join(RepoRoot(), "config", "samples")
+	dir := filepath.Join(Root(), "config", "samples")
 	var kustomization struct {
 		Resources []string `json:"resources"`
 	}

@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
 )
 
 // helperEnv switches the test binary into one of the helper programs below, which the tests

@@ -1,7 +1,7 @@
-// Package env runs Wolfpack end to end on a local cluster (test/e2e/cluster): the CRDs, RBAC and
+// Package env runs Wolfpack end to end on a local cluster (package cluster): the CRDs, RBAC and
 // heartbeat key installed with the Helm chart; the manager as a real process; one node agent per
 // member node, each a real process in its own network namespace with a private and a public
-// heartbeat link and a management link to the API server (test/e2e/netsim); the quorum disk a
+// heartbeat link and a management link to the API server (package netsim); the quorum disk a
 // file that the quorum holder process of the owner node opens; and the sample group. It is what
 // `make demo` and the end-to-end tests run.
 //
@@ -41,14 +41,15 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
-	"github.com/wolfpack-ha/wolfpack/internal/testenv"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/cluster"
-	"github.com/wolfpack-ha/wolfpack/test/e2e/netsim"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
+	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
 )
 
 const (
@@ -312,7 +313,7 @@ func (e *Env) startCluster(ctx context.Context) error {
 func (e *Env) Kubeconfig() string { return e.Cluster.Kubeconfig() }
 
 func (e *Env) installChart(ctx context.Context) error {
-	chart := filepath.Join(testenv.RepoRoot(), "charts", "wolfpack")
+	chart := filepath.Join(repo.Root(), "charts", "wolfpack")
 	// The CRDs, the ServiceAccounts and their RBAC, and the heartbeat key; the manager and the
 	// agents run as processes here, with those ServiceAccounts' tokens.
 	cmd := exec.CommandContext(ctx, e.o.Helm, "install", //nolint:gosec // the helm binary we were given
@@ -356,7 +357,7 @@ func (e *Env) createClaims(ctx context.Context) error {
 // createQuorumDisk applies the sample QuorumDisk with this environment's heartbeat networks. Its
 // fence action stays CRI: the agents stop the group's containers in their node's runtime.
 func (e *Env) createQuorumDisk(ctx context.Context) error {
-	objs, err := testenv.Samples()
+	objs, err := repo.Samples()
 	if err != nil {
 		return err
 	}
@@ -381,28 +382,24 @@ func (e *Env) createQuorumDisk(ctx context.Context) error {
 // only once a node has the quorum resource: a fresh holder watches the disk for a lease period
 // first.
 func (e *Env) waitQuorum(ctx context.Context) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		qd := &wolfpackv1alpha1.QuorumDisk{}
 		if err := e.Client.Get(ctx, client.ObjectKey{Name: ClusterName}, qd); err == nil && qd.Status.Owner != "" {
 			e.logf("node %s holds the quorum disk at epoch %d", qd.Status.Owner, qd.Status.Epoch)
-			return nil
+			return true, nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no node holds the quorum disk after 2 minutes; see the holder-*.log files in %s", e.o.Dir)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+		return false, nil // not yet, or the API server is busy: look again
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("no node holds the quorum disk after 2 minutes; see the holder-*.log files in %s", e.o.Dir)
 	}
+	return err
 }
 
 // createSamples applies the sample group and its resources, its floating address moved into the
 // public network, or left out on loopback addresses.
 func (e *Env) createSamples(ctx context.Context) error {
-	objs, err := testenv.Samples()
+	objs, err := repo.Samples()
 	if err != nil {
 		return err
 	}
@@ -447,26 +444,17 @@ func (e *Env) startManager(ctx context.Context) error { return e.StartManager(ct
 
 // StartManager starts the manager, again after a Kill, and waits until it is ready.
 func (e *Env) StartManager(ctx context.Context) error {
-	port, err := freeAddr()
+	ports, err := cluster.FreeTCPPorts(1)
 	if err != nil {
 		return err
 	}
+	port := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	return e.Cluster.Run(ctx, cluster.Extra{Name: "manager",
 		Args: []string{e.bin("manager"), "--leader-elect=false", "--node-lease-namespace=" + SystemNamespace,
 			"--fence-grace=" + e.o.FenceGrace.String(), "--quorum-holder-image=wolfpack:e2e",
 			"--metrics-bind-address=0", "--health-probe-bind-address=" + port},
 		Env:   []string{"KUBECONFIG=" + e.kubeconfigOf(managerAccount)},
-		Ready: func(context.Context) error { return testenv.GetOK("http://" + port + "/readyz") }})
-}
-
-// freeAddr is a free TCP address on the host's loopback.
-func freeAddr() (string, error) {
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
+		Ready: func(ctx context.Context) error { return cluster.GetOK(ctx, "http://"+port+"/readyz") }})
 }
 
 func (e *Env) startAgents(ctx context.Context) error {
@@ -646,26 +634,19 @@ func (e *Env) Group(ctx context.Context) (*wolfpackv1alpha1.ResourceGroup, error
 // WaitGroupOnline waits until the sample group is Online, on node unless node is empty.
 func (e *Env) WaitGroupOnline(ctx context.Context, node string, timeout time.Duration) error {
 	var last string
-	deadline := time.Now().Add(timeout)
-	for {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		g, err := e.Group(ctx)
-		if err == nil && g.Status.State == wolfpackv1alpha1.GroupOnline && (node == "" || g.Status.OwnerNode == node) {
-			return nil
-		}
-		if err != nil {
-			last = err.Error()
-		} else {
+		if err == nil {
 			last = fmt.Sprintf("%s on %q", g.Status.State, g.Status.OwnerNode)
+			return g.Status.State == wolfpackv1alpha1.GroupOnline && (node == "" || g.Status.OwnerNode == node), nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("group %s/%s not Online on %q within %s: %s", Namespace, Group, node, timeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		last = err.Error() // the API server may be busy: look again
+		return false, nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("group %s/%s not Online on %q within %s: %s", Namespace, Group, node, timeout, last)
 	}
+	return err
 }
 
 // Stop stops the stand-in kubelet, every process and the network.
