@@ -98,14 +98,7 @@ func (f *fixture) waitTaint(t *testing.T, node string, want bool) {
 // crashed node is tainted out-of-service, and when it is back the quorum stays where it is.
 func TestQuorumHolderMovesAfterTheOwnerCrashes(t *testing.T) {
 	ctx := context.Background()
-	f := newFixtureThen(t, func(f *fixture) {
-		must(t, envtest.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
-	})
-	qd := &wp.QuorumDisk{}
-	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: f.cluster}, qd))
-	qd.Spec.VolumeClaim = wp.VolumeClaimReference{Namespace: f.ns, Name: "quorum"}
-	qd.Spec.LeaseDuration = &metav1.Duration{Duration: 2 * time.Second}
-	must(t, k8sClient.Update(ctx, qd))
+	f := newFixtureWithQuorumClaim(t, 2*time.Second)
 	startManagerWith(t, func(o *controllers.Options) { o.Holder.Image = "wolfpack:test" })
 
 	f.waitQuorum(t, f.a, 1)
@@ -141,6 +134,23 @@ func TestQuorumHolderMovesAfterTheOwnerCrashes(t *testing.T) {
 }
 
 // waitQuorum waits until node holds the quorum at epoch, by the QuorumDisk's status.
+// newFixtureWithQuorumClaim is newFixture whose QuorumDisk's claim exists, in the group's
+// namespace, so that the manager can run quorum holders (simnode runs them, on a shared in-memory
+// disk), with the given lease duration.
+func newFixtureWithQuorumClaim(t *testing.T, lease time.Duration) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := newFixtureThen(t, func(f *fixture) {
+		must(t, envtest.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
+	})
+	qd := &wp.QuorumDisk{}
+	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: f.cluster}, qd))
+	qd.Spec.VolumeClaim = wp.VolumeClaimReference{Namespace: f.ns, Name: "quorum"}
+	qd.Spec.LeaseDuration = &metav1.Duration{Duration: lease}
+	must(t, k8sClient.Update(ctx, qd))
+	return f
+}
+
 func (f *fixture) waitQuorum(t *testing.T, node string, epoch int64) {
 	t.Helper()
 	eventually(t, fmt.Sprintf("%s holds the quorum at epoch %d", node, epoch), func() error {

@@ -17,7 +17,6 @@ import (
 	wp "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/controllers"
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
-	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
 	"github.com/wolfpack-ha/wolfpack/internal/test/poll"
 )
 
@@ -80,14 +79,7 @@ func labelIs(o, key, value string) string {
 // epoch, and the quorum holder's move are written all the same, and the group fails over.
 func TestTaintFailureLosesNoMembership(t *testing.T) {
 	ctx := context.Background()
-	f := newFixtureThen(t, func(f *fixture) {
-		must(t, envtest.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
-	})
-	qd := &wp.QuorumDisk{}
-	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: f.cluster}, qd))
-	qd.Spec.VolumeClaim = wp.VolumeClaimReference{Namespace: f.ns, Name: "quorum"}
-	qd.Spec.LeaseDuration = &metav1.Duration{Duration: 2 * time.Second}
-	must(t, k8sClient.Update(ctx, qd))
+	f := newFixtureWithQuorumClaim(t, 2*time.Second)
 
 	const message = "out-of-service taints are not allowed here"
 	deny(t, admissionregistrationv1.RuleWithOperations{
@@ -121,9 +113,7 @@ func TestTaintFailureLosesNoMembership(t *testing.T) {
 func TestHolderFailureLosesNoMembership(t *testing.T) {
 	ctx := context.Background()
 	const message = "quorum holders may not run here"
-	f := newFixtureThen(t, func(f *fixture) {
-		must(t, envtest.BoundClaim(ctx, k8sClient, f.ns, "quorum"))
-	})
+	f := newFixtureWithQuorumClaim(t, 10*time.Second)
 	const component = "app.kubernetes.io/component"
 	deny(t, admissionregistrationv1.RuleWithOperations{
 		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
@@ -133,21 +123,17 @@ func TestHolderFailureLosesNoMembership(t *testing.T) {
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}}}
 		return k8sClient.Create(ctx, pod, client.DryRunAll)
 	})
-	qd := &wp.QuorumDisk{}
-	must(t, k8sClient.Get(ctx, client.ObjectKey{Name: f.cluster}, qd))
-	qd.Spec.VolumeClaim = wp.VolumeClaimReference{Namespace: f.ns, Name: "quorum"}
-	must(t, k8sClient.Update(ctx, qd))
 	startManagerWith(t, func(o *controllers.Options) { o.Holder.Image = "wolfpack:test" })
 
 	f.waitNodes(t, map[string]wp.NodeState{f.a: wp.NodeUp, f.b: wp.NodeUp})
 	eventually(t, "the QuorumDisk says why no holder runs", func() error {
+		qd := &wp.QuorumDisk{}
 		must(t, k8sClient.Get(ctx, client.ObjectKey{Name: f.cluster}, qd))
-		for _, c := range qd.Status.Conditions {
-			if c.Status == metav1.ConditionFalse && strings.Contains(c.Message, message) {
-				return nil
-			}
+		c := meta.FindStatusCondition(qd.Status.Conditions, wp.HolderRunningCondition)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != wp.HolderFailedReason || !strings.Contains(c.Message, message) {
+			return fmt.Errorf("HolderRunning is %+v, want False %s saying %q", c, wp.HolderFailedReason, message)
 		}
-		return fmt.Errorf("no False condition says %q: %+v", message, qd.Status.Conditions)
+		return nil
 	})
 }
 
