@@ -41,7 +41,7 @@ type Publication struct {
 //
 // The Lease deliberately carries no wolfpack.dev/node label: the manager takes every Lease with
 // the cluster label and a node label for that node's agent Lease (controllers'
-// QuorumDiskReconciler.observe), and would then read this one's missing view as the agent's.
+// MembershipReconciler.observe), and would then read this one's missing view as the agent's.
 func DesiredLease(prev *coordinationv1.Lease, p Publication, now time.Time) *coordinationv1.Lease {
 	var l *coordinationv1.Lease
 	if prev == nil {
