@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"cmp"
+	"net/netip"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -44,9 +45,6 @@ const (
 
 	// DefaultServiceType is the type of a service resource's Service.
 	DefaultServiceType = corev1.ServiceTypeClusterIP
-	// DefaultPrefixLength is the prefix length of a floating address. The API server sets it for
-	// IPv6 addresses too.
-	DefaultPrefixLength = 32
 	// DefaultRestartAction restarts a failed resource up to the threshold, then fails the group
 	// over.
 	DefaultRestartAction = RestartOrFailover
@@ -130,9 +128,18 @@ func (s ServiceResource) TypeOrDefault() corev1.ServiceType {
 	return cmp.Or(s.Type, DefaultServiceType)
 }
 
-// PrefixLengthOrDefault is the prefix length of the address on the interface.
-func (a IPAddressResource) PrefixLengthOrDefault() int32 {
-	return ptr.Deref(a.PrefixLength, DefaultPrefixLength)
+// PrefixBits is the prefix length of the address on the interface: prefixLength, else the
+// address's own length, 32 bits for IPv4 and 128 for IPv6 (a host address). It is 0 for an
+// address that does not parse, which the CRD's validation rejects.
+func (a IPAddressResource) PrefixBits() int32 {
+	if a.PrefixLength != nil {
+		return *a.PrefixLength
+	}
+	addr, err := netip.ParseAddr(a.Address)
+	if err != nil {
+		return 0
+	}
+	return int32(addr.BitLen()) //nolint:gosec // 32 or 128
 }
 
 // ActionOrDefault is what happens when the resource fails.

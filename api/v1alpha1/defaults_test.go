@@ -12,6 +12,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -26,6 +27,7 @@ var goDefaults = map[string]string{
 	"QuorumDiskSpec.nodeSelector":         "the nodes labelled wolfpack.dev/cluster=<the QuorumDisk's name>",
 	"ServiceResource.serviceName":         "the resource's name",
 	"IPAddressResource.interface":         "the interface of the node's address on the first Public heartbeat network",
+	"IPAddressResource.prefixLength":      "the address's own length, 32 for IPv4 and 128 for IPv6 (PrefixBits)",
 	"ExecCheck.container":                 "the pod's first container",
 	"TCPSocketCheck.host":                 "the pod's IP, or the ipAddress resource's address",
 	"HTTPGetCheck.host":                   "the pod's IP, or the ipAddress resource's address",
@@ -243,4 +245,21 @@ func goValue(v reflect.Value) any {
 		return d.Duration
 	}
 	return v.Interface()
+}
+
+func TestPrefixBits(t *testing.T) {
+	for _, tc := range []struct {
+		a    IPAddressResource
+		want int32
+	}{
+		{IPAddressResource{Address: "192.0.2.50"}, 32},
+		{IPAddressResource{Address: "fd00::50"}, 128},
+		{IPAddressResource{Address: "fd00::50", PrefixLength: ptr.To[int32](64)}, 64},
+		{IPAddressResource{Address: "192.0.2.50", PrefixLength: ptr.To[int32](24)}, 24},
+		{IPAddressResource{Address: "not an address"}, 0},
+	} {
+		if got := tc.a.PrefixBits(); got != tc.want {
+			t.Errorf("PrefixBits of %+v = %d, want %d", tc.a, got, tc.want)
+		}
+	}
 }

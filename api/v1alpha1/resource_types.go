@@ -129,9 +129,9 @@ type IPAddressResource struct {
 	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip.isCanonical(self)",message="address must be an IP address in canonical form, such as 10.0.0.50 or fd00::50"
 	Address string `json:"address"`
 
-	// prefixLength of the address on the interface.
+	// prefixLength of the address on the interface. When unset, the address's own length: 32 for
+	// an IPv4 address, 128 for an IPv6 one (a host address).
 	// +optional
-	// +kubebuilder:default=32
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=128
 	PrefixLength *int32 `json:"prefixLength,omitempty"`

@@ -98,7 +98,7 @@ func AddressOf(res *wolfpackv1alpha1.Resource, defaultInterface string) (ipaddr.
 	if err != nil {
 		return ipaddr.Address{}, fmt.Errorf("spec.ipAddress.address of Resource %s/%s: %w", res.Namespace, res.Name, err)
 	}
-	prefix, err := addr.Prefix(int(ip.PrefixLengthOrDefault()))
+	prefix, err := addr.Prefix(int(ip.PrefixBits()))
 	if err != nil {
 		return ipaddr.Address{}, fmt.Errorf("spec.ipAddress.prefixLength of Resource %s/%s: %w", res.Namespace, res.Name, err)
 	}

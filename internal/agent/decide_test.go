@@ -63,6 +63,10 @@ func TestAddressOf(t *testing.T) {
 	if a, err := AddressOf(res, "eth0"); err != nil || a.Interface != "bond0" || a.Prefix.Bits() != 32 {
 		t.Errorf("AddressOf with an interface = %v, %v; want 192.0.2.50/32 on bond0", a, err)
 	}
+	res.Spec.IPAddress.Address = "fd00::50"
+	if a, err := AddressOf(res, "eth0"); err != nil || a.Prefix != netip.MustParsePrefix("fd00::50/128") {
+		t.Errorf("AddressOf an IPv6 address = %v, %v; want fd00::50/128, a host address", a, err)
+	}
 	res.Spec.IPAddress.Interface = ""
 	if _, err := AddressOf(res, ""); err == nil || !strings.Contains(err.Error(), "spec.ipAddress.interface") {
 		t.Errorf("AddressOf without any interface = %v, want an error naming spec.ipAddress.interface", err)
