@@ -93,7 +93,7 @@ func (r *ResourceGroupReconciler) reconcileDelete(ctx context.Context, group *wo
 	if err != nil {
 		return result, err
 	}
-	if op := group.Status.Operation; group.Status.OwnerNode == "" && (op == nil || !inProgress(op)) {
+	if op := group.Status.Operation; group.Status.OwnerNode == "" && !failover.InProgress(op) {
 		controllerutil.RemoveFinalizer(group, GroupFinalizer)
 	}
 	return result, nil
@@ -124,7 +124,7 @@ func (r *ResourceGroupReconciler) record(group, before *wolfpackv1alpha1.Resourc
 	if op != nil && (was == nil || !was.StartedAt.Equal(&op.StartedAt)) && op.Kind == wolfpackv1alpha1.OperationFailover {
 		failoversTotal.WithLabelValues(group.Namespace, group.Name, failoverReason(out)).Inc()
 	}
-	if op != nil && !inProgress(op) && was != nil && inProgress(was) {
+	if op != nil && !failover.InProgress(op) && failover.InProgress(was) {
 		operationDuration.WithLabelValues(string(op.Kind), string(op.Phase)).Observe(r.Clock.Since(op.StartedAt.Time).Seconds())
 	}
 	setGroupState(group.Namespace, group.Name, group.Status.State)
@@ -137,10 +137,6 @@ func failoverReason(out *failover.Outcome) string {
 		}
 	}
 	return "Unknown"
-}
-
-func inProgress(op *wolfpackv1alpha1.GroupOperation) bool {
-	return op.Phase == wolfpackv1alpha1.PhaseTakingOffline || op.Phase == wolfpackv1alpha1.PhaseBringingOnline
 }
 
 // SetupWithManager registers the controller, watching the groups and what they depend on.

@@ -184,7 +184,7 @@ func (o *MoveOptions) plan(ctx context.Context, c client.Client) (*wolfpackv1alp
 	resources := ofGroup(all, g.Namespace, g.Name)
 	key := g.Namespace + "/" + g.Name
 
-	if op := g.Status.Operation; inProgress(op) {
+	if op := g.Status.Operation; failover.InProgress(op) {
 		return nil, MoveOutput{}, fmt.Errorf("group %s has a %s in progress (from %s to %s, %s): wait for it to end", key, op.Kind,
 			or(op.From, "nowhere"), or(op.To, "nowhere"), op.Phase)
 	}

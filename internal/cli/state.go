@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/failover"
 )
 
 // StateOptions are the options of `online` and `offline`.
@@ -127,11 +128,11 @@ func (o *StateOptions) wait(ctx context.Context, c client.Client, g *wolfpackv1a
 		if err := c.Get(ctx, client.ObjectKeyFromObject(g), g); err != nil && ctx.Err() == nil {
 			return fmt.Errorf("following group %s: %w", key, err)
 		}
-		if g.Status.State == want && !inProgress(g.Status.Operation) && g.Status.ObservedGeneration >= g.Generation {
+		if g.Status.State == want && !failover.InProgress(g.Status.Operation) && g.Status.ObservedGeneration >= g.Generation {
 			fmt.Fprintf(o.Streams.Out, "Group %s is %s%s.\n", key, want, onNode(g.Status.OwnerNode))
 			return nil
 		}
-		if g.Status.State == wolfpackv1alpha1.GroupFailed && o.State == wolfpackv1alpha1.DesiredOnline && !inProgress(g.Status.Operation) &&
+		if g.Status.State == wolfpackv1alpha1.GroupFailed && o.State == wolfpackv1alpha1.DesiredOnline && !failover.InProgress(g.Status.Operation) &&
 			g.Status.ObservedGeneration >= g.Generation {
 			return fmt.Errorf("group %s is Failed; see kubectl cluster status and kubectl cluster log", key)
 		}

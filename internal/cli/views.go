@@ -177,11 +177,6 @@ func resourceInfo(r *wolfpackv1alpha1.Resource) ResourceInfo {
 	return info
 }
 
-// inProgress reports whether an operation is still running.
-func inProgress(op *wolfpackv1alpha1.GroupOperation) bool {
-	return op != nil && (op.Phase == wolfpackv1alpha1.PhaseTakingOffline || op.Phase == wolfpackv1alpha1.PhaseBringingOnline)
-}
-
 func findCondition(conditions []metav1.Condition, t string) *metav1.Condition {
 	for i := range conditions {
 		if conditions[i].Type == t {

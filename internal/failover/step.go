@@ -96,7 +96,7 @@ func (a MoveAnswer) Message() string {
 func Next(o Observed) Outcome {
 	out := Outcome{Status: *o.Status.DeepCopy()}
 	s := &out.Status
-	if op := s.Operation; op != nil && inProgress(op) {
+	if op := s.Operation; InProgress(op) {
 		switch {
 		case op.To != "" && o.nodeState(op.To) == wolfpackv1alpha1.NodeDown:
 			// The target died mid-operation: end it, and let the next step fail the group over.
@@ -114,7 +114,7 @@ func Next(o Observed) Outcome {
 		}
 	}
 	o.start(&out)
-	if op := s.Operation; op != nil && inProgress(op) {
+	if op := s.Operation; InProgress(op) {
 		o.advance(&out)
 	}
 	s.State = o.groupState(s)
@@ -124,8 +124,10 @@ func Next(o Observed) Outcome {
 	return out
 }
 
-func inProgress(op *wolfpackv1alpha1.GroupOperation) bool {
-	return op.Phase == wolfpackv1alpha1.PhaseTakingOffline || op.Phase == wolfpackv1alpha1.PhaseBringingOnline
+// InProgress reports whether the group operation is still running: taking the group offline or
+// bringing it online. A nil operation is not.
+func InProgress(op *wolfpackv1alpha1.GroupOperation) bool {
+	return op != nil && (op.Phase == wolfpackv1alpha1.PhaseTakingOffline || op.Phase == wolfpackv1alpha1.PhaseBringingOnline)
 }
 
 // draining reports whether node is Paused with drain.
@@ -367,7 +369,7 @@ func (o Observed) checkMove(node, owner string) (reason, why string) {
 
 // groupState summarises the group for status.state.
 func (o Observed) groupState(s *wolfpackv1alpha1.ResourceGroupStatus) wolfpackv1alpha1.GroupState {
-	if s.Operation != nil && inProgress(s.Operation) {
+	if InProgress(s.Operation) {
 		return wolfpackv1alpha1.GroupPending
 	}
 	online, offline, failed := 0, 0, 0

@@ -440,7 +440,7 @@ func TestSimulatedMoves(t *testing.T) {
 		moves := []string{"b", "a", "b"}
 		owners := 0
 		lastOwner := ""
-		for step := 0; step < 2000 && (len(moves) > 0 || o.Status.Operation == nil || inProgress(o.Status.Operation)); step++ {
+		for step := 0; step < 2000 && (len(moves) > 0 || o.Status.Operation == nil || InProgress(o.Status.Operation)); step++ {
 			o.Now = t0.Add(time.Duration(step) * time.Second)
 			if o.MoveTo == "" && len(moves) > 0 && o.Status.State == wp.GroupOnline && r.IntN(3) == 0 {
 				o.MoveTo, moves = moves[0], moves[1:]
