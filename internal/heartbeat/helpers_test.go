@@ -146,6 +146,19 @@ func (a *agent) waitReachable(tb testing.TB, want map[string][]string) {
 	})
 }
 
+// waitHeardBy waits until a's HeardBy is want.
+func (a *agent) waitHeardBy(tb testing.TB, want ...string) {
+	tb.Helper()
+	poll.WaitEvery(tb, a.name+": HeardBy()", wait, 10*time.Millisecond, func() error {
+		a.failed(tb)
+		got := slices.Sorted(maps.Keys(a.HeardBy()))
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("%v, want %v", got, want)
+		}
+		return nil
+	})
+}
+
 // waitBound waits until a's sockets are bound.
 func (a *agent) waitBound(tb testing.TB) {
 	tb.Helper()

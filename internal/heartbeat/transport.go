@@ -89,12 +89,16 @@ type Config struct {
 	Metrics *Metrics
 }
 
-// Change is a change of the networks on which a peer is heard. After is empty when the peer
-// is lost (heard on no network any more), Before is empty when it is found.
+// Change is a change of the networks on which a peer is heard, or of whether it hears this
+// node. After is empty when the peer is lost (heard on no network any more), Before is empty
+// when it is found.
 type Change struct {
 	Peer          string
 	Before, After []string
-	At            time.Time
+	// HeardBy is, after the change, whether the peer's latest heartbeat says that it hears this
+	// node (see Transport.HeardBy).
+	HeardBy bool
+	At      time.Time
 }
 
 // Transport sends heartbeats to the peers on every network and listens for theirs: the
@@ -118,6 +122,7 @@ type Transport struct {
 	peers   []Peer
 	view    [digestLen]byte
 	reach   map[string][]string
+	heardBy map[string]bool
 	sockets map[string]*net.UDPConn // by network, while Run runs; the tests close one to cut its network
 }
 
@@ -146,6 +151,7 @@ func New(cfg Config) (*Transport, error) {
 		changes:     make(chan Change, changesBuffer),
 		peersSet:    make(chan struct{}, 1),
 		reach:       map[string][]string{},
+		heardBy:     map[string]bool{},
 	}, nil
 }
 
@@ -275,6 +281,16 @@ func (t *Transport) Reachable() map[string][]string {
 	return out
 }
 
+// HeardBy returns the peers that hear this node: those heard now whose latest heartbeat lists
+// this node among the peers they hear. A peer of an older release, whose heartbeats do not say
+// (wire format version 1), is never in it. Together with Reachable it tells which peers are
+// on this node's side of a partition: the ones heard both ways. After Run returns, it is empty.
+func (t *Transport) HeardBy() map[string]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.heardBy)
+}
+
 // Changes delivers every change of the networks a peer is heard on, including to none (lost)
 // and from none (found). The transport never waits for the consumer: when a consumer falls
 // behind by more than 64 Changes, the oldest one waiting is dropped to make room; Reachable
@@ -308,7 +324,7 @@ func (t *Transport) Run(ctx context.Context) error {
 		closeAll(sockets)
 		wg.Wait()
 		t.mu.Lock()
-		t.sockets, t.reach = nil, map[string][]string{}
+		t.sockets, t.reach, t.heardBy = nil, map[string][]string{}, map[string]bool{}
 		t.mu.Unlock()
 	}()
 	newLoop(t, sockets).run(ctx, in)
@@ -391,6 +407,11 @@ func (t *Transport) publish(c Change) {
 	} else {
 		t.reach[c.Peer] = c.After
 	}
+	if c.HeardBy {
+		t.heardBy[c.Peer] = true
+	} else {
+		delete(t.heardBy, c.Peer)
+	}
 	t.mu.Unlock()
 	for {
 		select {
@@ -417,8 +438,12 @@ type loop struct {
 	filters  map[string]*Filter               // by network
 	detector Detector
 	reach    map[string][]string // what was last published
-	timer    clock.Timer
-	checked  time.Time // when checkAll last ran
+	// hearsUs is, per peer, whether its latest heartbeat lists this node; heardBy is what was
+	// last published of it.
+	hearsUs, heardBy map[string]bool
+	self             NameDigest
+	timer            clock.Timer
+	checked          time.Time // when checkAll last ran
 }
 
 func newLoop(t *Transport, sockets []socket) *loop {
@@ -429,6 +454,9 @@ func newLoop(t *Transport, sockets []socket) *loop {
 		filters:  map[string]*Filter{},
 		detector: Detector{Timeout: t.cfg.timeout()},
 		reach:    map[string][]string{},
+		hearsUs:  map[string]bool{},
+		heardBy:  map[string]bool{},
+		self:     NameDigestOf(t.cfg.Self),
 	}
 	for _, s := range sockets {
 		l.filters[s.network.Name] = &Filter{ClusterUID: t.cfg.ClusterUID, Key: t.cfg.Key, MaxSkew: t.cfg.MaxSkew}
@@ -514,8 +542,11 @@ func (l *loop) setPeers() {
 		if _, ok := l.peers[name]; !ok {
 			l.detector.Forget(name)
 			delete(l.reach, name)
+			delete(l.hearsUs, name)
+			delete(l.heardBy, name)
 			l.t.mu.Lock()
 			delete(l.t.reach, name)
+			delete(l.t.heardBy, name)
 			l.t.mu.Unlock()
 		}
 	}
@@ -539,8 +570,14 @@ func (l *loop) send(now time.Time) {
 	t.mu.Lock()
 	view := t.view
 	t.mu.Unlock()
+	hears := make([]NameDigest, 0, len(l.reach))
+	for _, peer := range slices.Sorted(maps.Keys(l.reach)) {
+		if len(hears) < MaxHears {
+			hears = append(hears, NameDigestOf(peer))
+		}
+	}
 	b, err := Encode(&Message{ClusterUID: t.cfg.ClusterUID, Sender: t.cfg.Self, Incarnation: t.incarnation,
-		Sequence: l.seq, SentAt: now, ViewDigest: view}, t.cfg.Key)
+		Sequence: l.seq, SentAt: now, ViewDigest: view, HearsKnown: true, Hears: hears}, t.cfg.Key)
 	if err != nil {
 		return // cannot happen: New checked the name and the key
 	}
@@ -576,6 +613,7 @@ func (l *loop) receive(d datagram) {
 	}
 	m.Received.WithLabelValues(d.network).Inc()
 	l.detector.Heard(msg.Sender, d.network, d.at)
+	l.hearsUs[msg.Sender] = msg.HearsKnown && slices.Contains(msg.Hears, l.self)
 	// Now, not when it was received: a datagram that waited must not bring back a network
 	// already found silent.
 	l.check(msg.Sender, l.t.cfg.Clock.Now())
@@ -588,20 +626,30 @@ func (l *loop) checkAll(now time.Time) {
 	}
 }
 
-// check publishes a change of the networks peer is heard on.
+// check publishes a change of the networks peer is heard on, or of whether it hears this node.
+// A peer that is not heard does not count as hearing this node.
 func (l *loop) check(peer string, now time.Time) {
 	before, after := l.reach[peer], l.detector.Networks(peer, now)
-	if slices.Equal(before, after) {
+	heardBy := len(after) > 0 && l.hearsUs[peer]
+	if slices.Equal(before, after) && heardBy == l.heardBy[peer] {
 		return
 	}
 	if len(after) == 0 {
 		delete(l.reach, peer)
-		l.t.metrics.PeerLost.WithLabelValues(peer).Inc()
+		delete(l.hearsUs, peer)
+		if len(before) > 0 {
+			l.t.metrics.PeerLost.WithLabelValues(peer).Inc()
+		}
 	} else {
 		l.reach[peer] = after
 	}
+	if heardBy {
+		l.heardBy[peer] = true
+	} else {
+		delete(l.heardBy, peer)
+	}
 	l.gauge(peer, after)
-	l.t.publish(Change{Peer: peer, Before: before, After: after, At: now})
+	l.t.publish(Change{Peer: peer, Before: before, After: after, HeardBy: heardBy, At: now})
 }
 
 // gauge sets the reachable gauge of peer on each network where it has an address.

@@ -127,6 +127,9 @@ func TestLoopback(t *testing.T) {
 		a.waitReachable(t, map[string][]string{"b": both, "c": both})
 		b.waitReachable(t, map[string][]string{"a": both, "c": both})
 		c.waitReachable(t, map[string][]string{"a": both, "b": both})
+		a.waitHeardBy(t, "b", "c")
+		b.waitHeardBy(t, "a", "c")
+		c.waitHeardBy(t, "a", "b")
 		t.Logf("all heard on both networks %v after starting", time.Since(began).Round(time.Millisecond))
 		for _, x := range agents {
 			for _, network := range both {
@@ -249,6 +252,7 @@ func TestForgedAndReplayed(t *testing.T) {
 	foreign.ClusterUID = [16]byte{9}
 	longest := fresh(genuine.Incarnation + 1)
 	longest.Sender = strings.Repeat("b", MaxSenderLen)
+	longest.HearsKnown, longest.Hears = true, make([]NameDigest, MaxHears)
 	stale := fresh(genuine.Incarnation + 1)
 	stale.SentAt = time.Now().Add(-time.Hour)
 	type send struct {
@@ -299,6 +303,66 @@ func TestForgedAndReplayed(t *testing.T) {
 	// The path works: a genuine new heartbeat from b's address makes b reachable.
 	sendFrom(t, nodeB.private, netip.AddrPortFrom(nodeA.private, uint16(port)), encode(t, fresh(genuine.Incarnation+3), key))
 	a.changes.waitFor(t, mark, "b", "private")
+}
+
+// TestHeardBy sends a transport heartbeats from its peer's address that say, or do not say, that
+// the peer hears it: HeardBy follows the latest one, a heartbeat of wire format version 1 does
+// not count as hearing, and a peer that goes silent is not in HeardBy any more.
+func TestHeardBy(t *testing.T) {
+	nodeA := node{name: "a", private: netip.MustParseAddr("127.0.0.31")}
+	nodeB := node{name: "b", private: netip.MustParseAddr("127.0.0.32")}
+	port := freeport.UDP(t, nodeA.private, nodeB.private)
+	a := start(t, nodeA.config(port, testInterval, testThreshold), peersOf(nodeB), netns.None())
+	a.waitBound(t)
+	to := netip.AddrPortFrom(nodeA.private, uint16(port))
+	seq := uint64(0)
+	from := func(hearsKnown bool, hears ...string) []byte {
+		seq++
+		m := &Message{ClusterUID: cluster, Sender: "b", Incarnation: 1, Sequence: seq, SentAt: time.Now(), HearsKnown: hearsKnown}
+		for _, h := range hears {
+			m.Hears = append(m.Hears, NameDigestOf(h))
+		}
+		return encode(t, m, key)
+	}
+	// keep sends b's heartbeats every interval until the returned stop is called.
+	keep := func(packet func() []byte) (stop func()) {
+		done, stopped := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(stopped)
+			for {
+				sendFrom(t, nodeB.private, to, packet())
+				select {
+				case <-done:
+					return
+				case <-time.After(testInterval):
+				}
+			}
+		}()
+		return func() { close(done); <-stopped }
+	}
+
+	for _, step := range []struct {
+		name   string
+		packet func() []byte
+		want   []string
+	}{
+		{"b hears a", func() []byte { return from(true, "c", "a") }, []string{"b"}},
+		{"b stops hearing a, a still hears b", func() []byte { return from(true, "c") }, nil},
+		{"b hears a again", func() []byte { return from(true, "a") }, []string{"b"}},
+		{"b runs an older release", func() []byte { return from(false) }, nil},
+		{"b hears a once more", func() []byte { return from(true, "a") }, []string{"b"}},
+	} {
+		stop := keep(step.packet)
+		a.waitReachable(t, map[string][]string{"b": {"private"}})
+		a.waitHeardBy(t, step.want...)
+		t.Logf("%s: HeardBy() = %v", step.name, step.want)
+		stop()
+	}
+	mark := a.changes.mark()
+	a.changes.waitFor(t, mark, "b")
+	if got := a.HeardBy(); len(got) != 0 {
+		t.Errorf("HeardBy() = %v once b is silent, want nothing", got)
+	}
 }
 
 // listen binds a UDP socket, closed when the test ends.
