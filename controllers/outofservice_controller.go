@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -32,9 +30,6 @@ type OutOfServiceReconciler struct {
 	// and detach volumes, so it is decided on the latest membership, not on the cache's.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
-	Clock     clock.PassiveClock
-	// FenceGrace is how long a Down node must stay Down before it counts as fenced.
-	FenceGrace time.Duration
 }
 
 // Reconcile taints or untaints one cluster's member nodes.
@@ -47,8 +42,7 @@ func (r *OutOfServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.List(ctx, &members, client.MatchingLabelsSelector{Selector: membership.Selector(qd)}); err != nil {
 		return ctrl.Result{}, err
 	}
-	now := r.Clock.Now()
-	taints, next := arbitration.Taints(qd.Status.Nodes, members.Items, now, r.FenceGrace)
+	taints := arbitration.Taints(qd.Status.Nodes, members.Items)
 	var errs []error
 	for _, t := range taints {
 		for i := range members.Items {
@@ -57,7 +51,7 @@ func (r *OutOfServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			}
 		}
 	}
-	return requeueAt(now, next), errors.Join(errs...)
+	return ctrl.Result{}, errors.Join(errs...)
 }
 
 // apply makes one taint change, over the version of the Node it was decided on, and tells it in

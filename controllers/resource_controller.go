@@ -47,8 +47,6 @@ type ResourceReconciler struct {
 	Handlers  resourcetype.Registry
 	// Concurrency is how many objects are reconciled at once (at least one).
 	Concurrency int
-	// FenceGrace is as for the ResourceGroupReconciler.
-	FenceGrace time.Duration
 
 	// lastIsAlive remembers when each resource last had its thorough check.
 	lastIsAlive sync.Map
@@ -369,9 +367,10 @@ func (r *ResourceReconciler) fencedFunc(ctx context.Context, cluster string, now
 	}
 }
 
-// fenceWait says whether a node can no longer run anything, or else how long until it counts as
-// fenced if it stays Down (zero while it is not Down), as the cluster's membership tells it.
-func (r *ResourceReconciler) fenceWait(ctx context.Context, cluster, name string, now time.Time) (time.Duration, bool) {
+// fenceWait says whether a node can no longer run anything, as the cluster's membership tells it
+// (membership.Fenced); the wait is always zero: the Membership Manager's verdict comes with a
+// change of the QuorumDisk's status, not after a timer here.
+func (r *ResourceReconciler) fenceWait(ctx context.Context, cluster, name string, _ time.Time) (time.Duration, bool) {
 	if name == "" {
 		return 0, false
 	}
@@ -379,7 +378,7 @@ func (r *ResourceReconciler) fenceWait(ctx context.Context, cluster, name string
 	if err := r.Get(ctx, types.NamespacedName{Name: cluster}, qd); err == nil {
 		for _, n := range qd.Status.Nodes {
 			if n.Name == name {
-				return membership.FencedAfter(n, now, r.FenceGrace)
+				return 0, membership.Fenced(n)
 			}
 		}
 	}

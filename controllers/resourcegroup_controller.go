@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"errors"
-	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -37,9 +36,6 @@ type ResourceGroupReconciler struct {
 	Clock    clock.PassiveClock
 	// Concurrency is how many objects are reconciled at once (at least one).
 	Concurrency int
-	// FenceGrace is how long a node must be Down before its groups are taken from it, until the
-	// quorum's fencing answers that question.
-	FenceGrace time.Duration
 }
 
 // Reconcile takes one step of a group. The step is written to status before anything follows
@@ -78,7 +74,7 @@ func (r *ResourceGroupReconciler) reconcileNormal(ctx context.Context, group *wo
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	*out = failover.Decide(objs, r.Clock.Now(), r.FenceGrace)
+	*out = failover.Decide(objs, r.Clock.Now())
 	group.Status = out.Status
 	if out.Move != nil {
 		// Removed once the answer is in status.

@@ -16,12 +16,17 @@ import (
 
 // Options configure the controllers.
 type Options struct {
-	// FenceGrace is how long a node must be Down before its groups are taken from it.
+	// FenceGrace is an extra margin added to the silence after which the Membership Manager
+	// counts a node whose Lease ran out as fenced (--fence-grace; zero by default, never
+	// negative). No timer fences anything by itself.
 	FenceGrace time.Duration
 	// Concurrency is how many groups, and twice as many resources, are reconciled at once.
 	Concurrency int
 	// GroupClock and ResourceClock are the controllers' clocks; real time when nil.
 	GroupClock, ResourceClock clock.PassiveClock
+	// MembershipClock is the Membership Manager's monotonic clock, with the tickers of its
+	// stall detector; real time when nil.
+	MembershipClock clock.WithTicker
 	// LeaseNamespace is where the node agents keep their Leases; the manager's cache must
 	// include it.
 	LeaseNamespace string
@@ -52,16 +57,21 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if o.ResourceClock == nil {
 		o.ResourceClock = clock.RealClock{}
 	}
+	if o.MembershipClock == nil {
+		o.MembershipClock = clock.RealClock{}
+	}
+	if o.FenceGrace < 0 {
+		return fmt.Errorf("FenceGrace %s: an extra margin cannot be negative", o.FenceGrace)
+	}
 	recorder := mgr.GetEventRecorder("wolfpack-manager")
 	setups := []setup{
-		{"membership", &MembershipReconciler{Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{},
-			LeaseNamespace: o.LeaseNamespace}},
-		{"out-of-service", &OutOfServiceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
-			Clock: clock.RealClock{}, FenceGrace: o.FenceGrace}},
+		{"membership", &MembershipReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+			Clock: o.MembershipClock, LeaseNamespace: o.LeaseNamespace, FenceGrace: o.FenceGrace}},
+		{"out-of-service", &OutOfServiceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder}},
 		{"ResourceGroup", &ResourceGroupReconciler{Client: mgr.GetClient(), Recorder: recorder, Clock: o.GroupClock,
-			FenceGrace: o.FenceGrace, Concurrency: o.Concurrency}},
+			Concurrency: o.Concurrency}},
 		{"Resource", &ResourceReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
-			Clock: o.ResourceClock, FenceGrace: o.FenceGrace, Concurrency: 2 * o.Concurrency,
+			Clock: o.ResourceClock, Concurrency: 2 * o.Concurrency,
 			Handlers: resourcetype.NewRegistry(resourcetype.Clients{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()})}},
 	}
 	if o.Holder.Image != "" {

@@ -78,9 +78,11 @@ func parseFlags(args []string) (*options, error) {
 		"How often leader election clients retry.")
 	fs.BoolVar(&o.enableHTTP2, "enable-http2", false,
 		"Serve metrics over HTTP/2 as well (off because of the HTTP/2 rapid reset CVEs).")
-	fs.DurationVar(&o.fenceGrace, "fence-grace", 30*time.Second,
-		"How long a node must be Down before its groups are taken from it and its pods removed "+
-			"(until the quorum disk's fencing answers that).")
+	fs.DurationVar(&o.fenceGrace, "fence-grace", 0,
+		"Extra margin, at least 0, added to the silence after which a node whose Lease ran out counts as "+
+			"fenced (its heartbeat detection time + interval + fence budget + renew interval, by the manager's "+
+			"clock). It fences nothing by itself: a node counts as fenced only when its agent reports its fence "+
+			"done or that silence has passed.")
 	fs.StringVar(&o.leaseNamespace, "node-lease-namespace", "wolfpack-system",
 		"Namespace in which the node agents keep their Leases (where the node-agent DaemonSet runs).")
 	fs.StringVar(&o.holderImage, "quorum-holder-image", "",
@@ -108,6 +110,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.concurrency < 1 {
 		return nil, fmt.Errorf("--concurrency must be at least 1, not %d", o.concurrency)
+	}
+	if o.fenceGrace < 0 {
+		return nil, fmt.Errorf("--fence-grace must be at least 0 (an extra margin), not %s", o.fenceGrace)
 	}
 	if o.leaderElect && o.renewDeadline >= o.leaseDuration {
 		return nil, fmt.Errorf("--leader-elect-renew-deadline (%s) must be shorter than --leader-elect-lease-duration (%s)",

@@ -35,6 +35,8 @@ func TestParseFlags(t *testing.T) {
 		{name: "renew deadline as long as the lease", args: []string{"--leader-elect-lease-duration=10s", "--leader-elect-renew-deadline=10s"},
 			wantErr: "--leader-elect-renew-deadline (10s) must be shorter than --leader-elect-lease-duration (10s)"},
 		{name: "no leader election, any renew deadline", args: []string{"--leader-elect=false", "--leader-elect-renew-deadline=1m"}},
+		{name: "a negative fence grace", args: []string{"--fence-grace=-1s"}, wantErr: "--fence-grace must be at least 0 (an extra margin), not -1s"},
+		{name: "an extra fence margin", args: []string{"--fence-grace=5s"}},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments: [extra]"},
 		{name: "unknown flag", args: []string{"--no-such-flag"}, wantErr: "flag provided but not defined: -no-such-flag"},
 	}
@@ -45,8 +47,8 @@ func TestParseFlags(t *testing.T) {
 				if err != nil {
 					t.Fatalf("parseFlags(%v): %v", tc.args, err)
 				}
-				if tc.args == nil && (!o.leaderElect || !o.secureMetrics || o.metricsAddr != ":8443" || o.probeAddr != ":8081") {
-					t.Fatalf("defaults %+v, want leader election, secure metrics on :8443, probes on :8081", o)
+				if tc.args == nil && (!o.leaderElect || !o.secureMetrics || o.metricsAddr != ":8443" || o.probeAddr != ":8081" || o.fenceGrace != 0) {
+					t.Fatalf("defaults %+v, want leader election, secure metrics on :8443, probes on :8081, no extra fence margin", o)
 				}
 				return
 			}

@@ -137,7 +137,6 @@ func TestPodLive(t *testing.T) {
 
 func TestOutOfService(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	grace := 5 * time.Second
 	down := func(since time.Duration, fenced bool) wolfpackv1alpha1.NodeStatus {
 		return wolfpackv1alpha1.NodeStatus{Name: "a", State: wolfpackv1alpha1.NodeDown, Fenced: fenced, Since: metav1.NewTime(now.Add(-since))}
 	}
@@ -160,8 +159,8 @@ func TestOutOfService(t *testing.T) {
 		want   TaintChange
 	}{
 		{"Down, reported fenced, kubelet gone: taint", down(0, true), node(corev1.ConditionUnknown, false, false), TaintAdd},
-		{"Down past the grace, kubelet gone: taint", down(6*time.Second, false), node(corev1.ConditionFalse, false, false), TaintAdd},
-		{"Down within the grace, not fenced: wait", down(time.Second, false), node(corev1.ConditionUnknown, false, false), TaintKeep},
+		{"Down and fenced by silence, kubelet gone: taint", down(6*time.Second, true), node(corev1.ConditionFalse, false, false), TaintAdd},
+		{"Down for an hour, not fenced: no taint", down(time.Hour, false), node(corev1.ConditionUnknown, false, false), TaintKeep},
 		{"Down and fenced but the kubelet is Ready: the node is alive, no taint", down(time.Minute, true), node(corev1.ConditionTrue, false, false), TaintKeep},
 		{"no Ready condition at all counts as not ready", down(0, true), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, TaintAdd},
 		{"Up and not ready: not gone", up, node(corev1.ConditionUnknown, false, false), TaintKeep},
@@ -172,7 +171,7 @@ func TestOutOfService(t *testing.T) {
 		{"someone else's taint is never removed", up, node(corev1.ConditionTrue, true, false), TaintKeep},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, why := OutOfService(tc.status, tc.node, now, grace)
+			got, why := OutOfService(tc.status, tc.node)
 			if got != tc.want {
 				t.Fatalf("OutOfService = %v (%s), want %v", got, why, tc.want)
 			}

@@ -17,9 +17,8 @@ import (
 
 func TestTaints(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	grace := 5 * time.Second
 	state := func(name string, s wolfpackv1alpha1.NodeState, since time.Duration) wolfpackv1alpha1.NodeStatus {
-		return wolfpackv1alpha1.NodeStatus{Name: name, State: s, Since: metav1.NewTime(now.Add(-since))}
+		return wolfpackv1alpha1.NodeStatus{Name: name, State: s, Since: metav1.NewTime(now.Add(-since)), Fenced: s == wolfpackv1alpha1.NodeDown}
 	}
 	node := func(name string, ready corev1.ConditionStatus, ours bool) corev1.Node {
 		n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -35,23 +34,21 @@ func TestTaints(t *testing.T) {
 		states []wolfpackv1alpha1.NodeStatus
 		nodes  []corev1.Node
 		want   []string // node=change
-		next   time.Time
 	}{
 		{name: "all Up: nothing", states: []wolfpackv1alpha1.NodeStatus{state("a", wolfpackv1alpha1.NodeUp, time.Hour)},
 			nodes: []corev1.Node{node("a", corev1.ConditionTrue, false)}},
-		{name: "a gone past the grace is tainted, b back is untainted",
+		{name: "a Down and fenced is tainted, b back is untainted",
 			states: []wolfpackv1alpha1.NodeStatus{state("a", wolfpackv1alpha1.NodeDown, time.Minute), state("b", wolfpackv1alpha1.NodeUp, time.Minute)},
 			nodes:  []corev1.Node{node("a", corev1.ConditionUnknown, false), node("b", corev1.ConditionTrue, true)},
 			want:   []string{"a=add", "b=remove"}},
-		{name: "Down within the grace: look again when it counts as fenced, the earliest of two",
-			states: []wolfpackv1alpha1.NodeStatus{state("a", wolfpackv1alpha1.NodeDown, time.Second), state("b", wolfpackv1alpha1.NodeDown, 2*time.Second)},
-			nodes:  []corev1.Node{node("a", corev1.ConditionUnknown, false), node("b", corev1.ConditionUnknown, false)},
-			next:   now.Add(4 * time.Second)},
+		{name: "Down for an hour but not fenced: no taint, however long",
+			states: []wolfpackv1alpha1.NodeStatus{{Name: "a", State: wolfpackv1alpha1.NodeDown, Since: metav1.NewTime(now.Add(-time.Hour))}},
+			nodes:  []corev1.Node{node("a", corev1.ConditionUnknown, false)}},
 		{name: "a Node the membership does not know yet is left alone",
 			nodes: []corev1.Node{node("a", corev1.ConditionUnknown, true)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, next := Taints(tc.states, tc.nodes, now, grace)
+			got := Taints(tc.states, tc.nodes)
 			names := make([]string, 0, len(got))
 			for _, g := range got {
 				change := map[TaintChange]string{TaintAdd: "add", TaintRemove: "remove", TaintKeep: "keep"}[g.Change]
@@ -60,8 +57,8 @@ func TestTaints(t *testing.T) {
 					t.Errorf("%s: no reason given", g.Node)
 				}
 			}
-			if !slices.Equal(names, tc.want) || !next.Equal(tc.next) {
-				t.Errorf("Taints = %v, next %v; want %v, %v", names, next, tc.want, tc.next)
+			if !slices.Equal(names, tc.want) {
+				t.Errorf("Taints = %v; want %v", names, tc.want)
 			}
 		})
 	}

@@ -3,7 +3,6 @@ package arbitration
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -34,14 +33,15 @@ const (
 
 // OutOfService decides the out-of-service taint of a member node, and why. A node is gone
 // altogether, and gets the taint, when all of these hold:
-//   - the cluster has it Down and fenced (its agent failed it, its Lease ran out, or it has been
-//     Down for the fence grace), so its group workloads have stopped or are taken to have;
+//   - the cluster has it Down and fenced (membership.Fenced: the Membership Manager's verdict,
+//     the node's own report or its silence past its self-fence deadline), so its group
+//     workloads have stopped;
 //   - its kubelet has stopped too: the Node's Ready condition is not True (the node lifecycle
 //     controller sets it Unknown once the kubelet stops renewing).
 //
 // A taint Wolfpack added comes off once the node is back: a member that is not Down, whose
 // kubelet reports Ready. A taint someone else added is never touched.
-func OutOfService(n wolfpackv1alpha1.NodeStatus, node *corev1.Node, now time.Time, grace time.Duration) (TaintChange, string) {
+func OutOfService(n wolfpackv1alpha1.NodeStatus, node *corev1.Node) (TaintChange, string) {
 	tainted, ours := false, node.Annotations[OutOfServiceAnnotation] != ""
 	for _, t := range node.Spec.Taints {
 		if t.Key == OutOfServiceTaint.Key {
@@ -49,7 +49,7 @@ func OutOfService(n wolfpackv1alpha1.NodeStatus, node *corev1.Node, now time.Tim
 		}
 	}
 	ready := nodeReady(node)
-	_, fenced := membership.FencedAfter(n, now, grace)
+	fenced := membership.Fenced(n)
 	switch {
 	case !tainted && fenced && !ready:
 		return TaintAdd, fmt.Sprintf("node %s is Down and fenced, and its kubelet is not Ready", node.Name)
@@ -76,27 +76,21 @@ type Taint struct {
 }
 
 // Taints decides the out-of-service taint of each member node (see OutOfService) from the
-// cluster's node states and the Nodes, and says when to look again: when the first Down node that
-// is not yet fenced will count as fenced; zero when no node waits for that.
-func Taints(states []wolfpackv1alpha1.NodeStatus, nodes []corev1.Node, now time.Time, grace time.Duration) ([]Taint, time.Time) {
+// cluster's node states and the Nodes. Time alone changes nothing here: a node counts as fenced
+// when the Membership Manager writes so, and that change of status is watched.
+func Taints(states []wolfpackv1alpha1.NodeStatus, nodes []corev1.Node) []Taint {
 	var out []Taint
-	var next time.Time
 	for i := range nodes {
 		node := &nodes[i]
 		j := slices.IndexFunc(states, func(s wolfpackv1alpha1.NodeStatus) bool { return s.Name == node.Name })
 		if j < 0 {
 			continue
 		}
-		if wait, fenced := membership.FencedAfter(states[j], now, grace); !fenced && states[j].State == wolfpackv1alpha1.NodeDown {
-			if at := now.Add(wait); next.IsZero() || at.Before(next) {
-				next = at
-			}
-		}
-		if change, why := OutOfService(states[j], node, now, grace); change != TaintKeep {
+		if change, why := OutOfService(states[j], node); change != TaintKeep {
 			out = append(out, Taint{Node: node.Name, Change: change, Why: why})
 		}
 	}
-	return out, next
+	return out
 }
 
 // Apply makes the change to node: the taint with Wolfpack's annotation on, or both off.

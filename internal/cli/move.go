@@ -259,7 +259,7 @@ func checkMove(now time.Time, qd *wolfpackv1alpha1.QuorumDisk, g *wolfpackv1alph
 	}
 	asked.Annotations[wolfpackv1alpha1.MoveToAnnotation] = target
 	// The fence grace matters only to a Down owner's failover, never to a move's answer.
-	obs, invalid := failover.Observe(failover.Objects{Group: asked, Resources: all, Cluster: qd}, now, 0)
+	obs, invalid := failover.Observe(failover.Objects{Group: asked, Resources: all, Cluster: qd}, now)
 	if invalid != nil {
 		return nil, fmt.Errorf("cannot move group %s/%s to %s: %s", g.Namespace, g.Name, target, invalid.Message)
 	}

@@ -13,12 +13,16 @@ import (
 // failbackRecheck is how often a group that may fail back looks at its window again.
 const failbackRecheck = time.Minute
 
+// fenceRecheck is how often a group whose owner is Down but not yet fenced is looked at again,
+// besides on every change of its cluster's status.
+const fenceRecheck = 5 * time.Second
+
 // Decide is a group's next step from its objects, at now (see Observe and Next), with the
 // group's conditions, resource summary and observedGeneration in the outcome's status. When the
 // objects are inconsistent together nothing moves: the status keeps its state, and Valid (and
 // so Ready) says why.
-func Decide(objs Objects, now time.Time, grace time.Duration) Outcome {
-	obs, invalid := Observe(objs, now, grace)
+func Decide(objs Objects, now time.Time) Outcome {
+	obs, invalid := Observe(objs, now)
 	var out Outcome
 	if invalid != nil {
 		out = Outcome{Status: *objs.Group.Status.DeepCopy()}
@@ -43,7 +47,9 @@ func Decide(objs Objects, now time.Time, grace time.Duration) Outcome {
 func requeue(o Observed, out Outcome) time.Duration {
 	switch recent := out.Status.RecentFailovers; {
 	case out.WaitingForFence:
-		return o.FenceGrace / 4
+		// The Membership Manager's verdict arrives with the QuorumDisk's status, which the
+		// Failover Manager watches; this is only a backstop.
+		return fenceRecheck
 	case o.Failback.Policy == wolfpackv1alpha1.FailbackAllow:
 		return failbackRecheck
 	case out.Blocked != nil && out.Blocked.Reason == wolfpackv1alpha1.FailoverThresholdExceededReason && len(recent) > 0:

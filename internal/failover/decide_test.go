@@ -31,7 +31,6 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		name    string
 		change  func(*Objects)
-		grace   time.Duration
 		want    map[string]string // conditions, type=status/reason; absent types must be absent
 		state   wp.GroupState
 		requeue time.Duration
@@ -52,7 +51,7 @@ func TestDecide(t *testing.T) {
 			wp.FailoverAllowedCondition: "True/AsExpected", wp.MoveAcceptedCondition: "False/NodeNotUp", wp.ReadyCondition: "True/AsExpected"}},
 		{name: "an accepted move", change: func(o *Objects) {
 			onA(o)
-			o.Cluster.Status.Nodes[1].State = wp.NodeUp
+			o.Cluster.Status.Nodes[1] = wp.NodeStatus{Name: "b", State: wp.NodeUp}
 			o.Group.Annotations = map[string]string{wp.MoveToAnnotation: "b"}
 		}, state: wp.GroupPending, want: map[string]string{wp.ValidCondition: "True/AsExpected", wp.PlacedCondition: "True/AsExpected",
 			wp.FailoverAllowedCondition: "True/AsExpected", wp.MoveAcceptedCondition: "True/MoveStarted", wp.ReadyCondition: "False/Reconciling"}},
@@ -62,17 +61,17 @@ func TestDecide(t *testing.T) {
 			o.Cluster = nil
 		}, state: wp.GroupOnline, want: map[string]string{wp.ValidCondition: "False/ClusterNotFound", wp.PlacedCondition: "True/AsExpected",
 			wp.ReadyCondition: "False/ClusterNotFound"}},
-		{name: "owner Down, not yet fenced: look again at a quarter of the grace", grace: 40 * time.Second, change: func(o *Objects) {
+		{name: "owner Down, not yet fenced: look again as a backstop", change: func(o *Objects) {
 			onA(o)
 			o.Cluster.Status.Nodes[0] = wp.NodeStatus{Name: "a", State: wp.NodeDown, Since: metav1.NewTime(t0)}
 			o.Cluster.Status.Nodes[1].State = wp.NodeUp
-		}, state: wp.GroupOnline, requeue: 10 * time.Second, want: map[string]string{wp.ValidCondition: "True/AsExpected",
+		}, state: wp.GroupOnline, requeue: fenceRecheck, want: map[string]string{wp.ValidCondition: "True/AsExpected",
 			wp.PlacedCondition: "True/AsExpected", wp.FailoverAllowedCondition: "True/AsExpected", wp.ReadyCondition: "True/AsExpected"}},
 		{name: "failovers used up: look again when the oldest leaves the period", change: func(o *Objects) {
 			onA(o)
 			o.Group.Status.RecentFailovers = []metav1.Time{metav1.NewTime(t0.Add(-5 * time.Hour))}
 			o.Cluster.Status.Nodes[0] = wp.NodeStatus{Name: "a", State: wp.NodeDown, Since: metav1.NewTime(t0.Add(-time.Hour)), Fenced: true}
-			o.Cluster.Status.Nodes[1].State = wp.NodeUp
+			o.Cluster.Status.Nodes[1] = wp.NodeStatus{Name: "b", State: wp.NodeUp}
 		}, state: wp.GroupFailed, requeue: time.Hour, want: map[string]string{wp.ValidCondition: "True/AsExpected",
 			wp.PlacedCondition: "True/AsExpected", wp.FailoverAllowedCondition: "False/FailoverThresholdExceeded", wp.ReadyCondition: "False/Reconciling"}},
 		{name: "failback allowed: look again every minute", change: func(o *Objects) {
@@ -88,7 +87,7 @@ func TestDecide(t *testing.T) {
 				tc.change(&objs)
 			}
 			before := objs.Group.DeepCopy()
-			out := Decide(objs, t0, tc.grace)
+			out := Decide(objs, t0)
 			got := conditionsOf(out.Status.Conditions)
 			if len(got) != len(tc.want) {
 				t.Errorf("conditions %v, want %v", got, tc.want)
@@ -145,6 +144,34 @@ func TestConditionEvents(t *testing.T) {
 		}
 		if !slices.Equal(reasons, tc.want) {
 			t.Errorf("%s: ConditionEvents = %v, want %v", tc.name, reasons, tc.want)
+		}
+	}
+}
+
+// TestAgentRestartMovesNothing: an agent restarts on the owner (a new incarnation, not Joined for
+// a detection period, its Lease never run out). While it was away its node may have been Down
+// for a moment, and it is Joining after: however long either lasts, the Membership Manager does
+// not count it as fenced, so the group stays and no failover is counted.
+func TestAgentRestartMovesNothing(t *testing.T) {
+	t.Parallel()
+	for _, owner := range []wp.NodeStatus{
+		{Name: "a", State: wp.NodeDown, Since: metav1.NewTime(t0.Add(-time.Hour)), Message: "heard by none of its peers"},
+		{Name: "a", State: wp.NodeJoining, Since: metav1.NewTime(t0.Add(-time.Hour))},
+	} {
+		objs := objects()
+		objs.Group.Status = wp.ResourceGroupStatus{State: wp.GroupOnline, OwnerNode: "a", Epoch: 1}
+		for i := range objs.Resources {
+			objs.Resources[i].Status = wp.ResourceStatus{State: wp.ResourceOnline, Node: "a"}
+		}
+		objs.Cluster.Status.Nodes[0] = owner
+		objs.Cluster.Status.Nodes[1] = wp.NodeStatus{Name: "b", State: wp.NodeUp}
+		out := Decide(objs, t0)
+		if out.Status.Operation != nil || len(out.Status.RecentFailovers) != 0 || out.Status.OwnerNode != "a" || out.Status.Epoch != 1 {
+			t.Errorf("owner %s for an hour, not fenced: operation %+v, recent failovers %v, owner %s epoch %d",
+				owner.State, out.Status.Operation, out.Status.RecentFailovers, out.Status.OwnerNode, out.Status.Epoch)
+		}
+		if len(out.Events) != 0 {
+			t.Errorf("owner %s: events %+v", owner.State, out.Events)
 		}
 	}
 }

@@ -23,21 +23,21 @@ type Objects struct {
 	Cluster *wolfpackv1alpha1.QuorumDisk
 }
 
-// Observe turns the objects into what Next decides from, at now; a Down member node counts as
-// fenced once membership.FencedAfter says so with grace. A group being deleted is desired
+// Observe turns the objects into what Next decides from, at now; a member node counts as fenced
+// when the Membership Manager says so (membership.Fenced): no timer here adds to it. A group being deleted is desired
 // Offline, and a move request on it is ignored. A non-nil condition (Valid, False) says that
 // the objects are inconsistent together: a dependency cycle, a missing or foreign dependency, no
 // such cluster, or an owner named outside the cluster; Next must not be called then.
 //
 // The Failover Manager and `kubectl cluster move` both decide through it, so that the dry run of
 // a move is what the manager would do.
-func Observe(objs Objects, now time.Time, grace time.Duration) (Observed, *metav1.Condition) {
+func Observe(objs Objects, now time.Time) (Observed, *metav1.Condition) {
 	group := objs.Group
 	invalid := func(reason, msg string) *metav1.Condition {
 		return &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse, Reason: reason, Message: msg}
 	}
 	obs := Observed{Now: now, Desired: group.Spec.StateOrDefault(), MoveTo: group.Annotations[wolfpackv1alpha1.MoveToAnnotation],
-		Status: group.Status, Fenced: map[string]bool{}, Resources: map[string]ResourceView{}, FenceGrace: grace}
+		Status: group.Status, Fenced: map[string]bool{}, Resources: map[string]ResourceView{}}
 	if !group.DeletionTimestamp.IsZero() {
 		obs.Desired, obs.MoveTo = wolfpackv1alpha1.DesiredOffline, ""
 	}
@@ -52,7 +52,7 @@ func Observe(objs Objects, now time.Time, grace time.Duration) (Observed, *metav
 		return obs, invalid(wolfpackv1alpha1.ClusterNotFoundReason, fmt.Sprintf("QuorumDisk %q does not exist", group.Spec.Cluster))
 	}
 	for _, n := range cluster.Status.Nodes {
-		if _, fenced := membership.FencedAfter(n, now, grace); fenced {
+		if membership.Fenced(n) {
 			obs.Fenced[n.Name] = true
 		}
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // objects are the sample group "sql" in namespace "ns", its resources (the dependency chain
-// disk <- ip <- server) and cluster "prod" with nodes a (Up) and b (Down for a minute).
+// disk <- ip <- server) and cluster "prod" with nodes a (Up) and b (Down for a minute, fenced).
 func objects() Objects {
 	res := func(name string, deps ...string) wp.Resource {
 		return *builder.Resource("ns", name).Group("sql").DependsOn(deps...).Obj()
@@ -22,7 +22,7 @@ func objects() Objects {
 		Group:     builder.Group("ns", "sql").Generation(3).Cluster("prod").DesiredState(wp.DesiredOnline).PreferredOwners("a", "b").Obj(),
 		Resources: []wp.Resource{res("disk"), res("ip", "disk"), res("server", "ip")},
 		Cluster: builder.QuorumDisk("prod").Nodes(
-			wp.NodeStatus{Name: "a", State: wp.NodeUp}, wp.NodeStatus{Name: "b", State: wp.NodeDown, Since: metav1.NewTime(t0.Add(-time.Minute))}).Obj(),
+			wp.NodeStatus{Name: "a", State: wp.NodeUp}, wp.NodeStatus{Name: "b", State: wp.NodeDown, Since: metav1.NewTime(t0.Add(-time.Minute)), Fenced: true}).Obj(),
 	}
 }
 
@@ -31,21 +31,30 @@ func TestObserve(t *testing.T) {
 	cases := []struct {
 		name   string
 		change func(*Objects)
-		grace  time.Duration
 		check  func(Observed) string // what is wrong, if anything
 		reason string                // of the Valid condition when invalid
 		says   string
 	}{
-		{name: "consistent", grace: 30 * time.Second, check: func(o Observed) string {
+		{name: "consistent", check: func(o Observed) string {
 			if len(o.Plan.Waves) != 3 || len(o.Resources) != 3 || o.FailoverThreshold != 1 || o.FailoverPeriod != 6*time.Hour ||
-				!o.Fenced["b"] || o.Fenced["a"] || o.Desired != wp.DesiredOnline || o.FenceGrace != 30*time.Second {
+				!o.Fenced["b"] || o.Fenced["a"] || o.Desired != wp.DesiredOnline {
 				return fmt.Sprintf("observed %+v", o)
 			}
 			return ""
 		}},
-		{name: "a Down node within the grace is not fenced", grace: time.Hour, check: func(o Observed) string {
+		{name: "a node Down for an hour is not fenced without the Membership Manager's verdict", change: func(o *Objects) {
+			o.Cluster.Status.Nodes[1] = wp.NodeStatus{Name: "b", State: wp.NodeDown, Since: metav1.NewTime(t0.Add(-time.Hour))}
+		}, check: func(o Observed) string {
 			if o.Fenced["b"] {
-				return "b counts as fenced within the grace"
+				return "b counts as fenced on time alone"
+			}
+			return ""
+		}},
+		{name: "a node that is Up and reports it failed itself is not fenced for failover", change: func(o *Objects) {
+			o.Cluster.Status.Nodes[0].Fenced = true
+		}, check: func(o Observed) string {
+			if o.Fenced["a"] {
+				return "an Up node counts as fenced"
 			}
 			return ""
 		}},
@@ -90,7 +99,7 @@ func TestObserve(t *testing.T) {
 			if tc.change != nil {
 				tc.change(&objs)
 			}
-			o, invalid := Observe(objs, t0, tc.grace)
+			o, invalid := Observe(objs, t0)
 			switch {
 			case tc.reason == "" && invalid != nil:
 				t.Fatalf("invalid: %+v", invalid)

@@ -42,9 +42,6 @@ type Observed struct {
 	FailoverPeriod    time.Duration
 	// Failback is the failback policy.
 	Failback Failback
-	// FenceGrace is how long a Down node takes to count as fenced, when its agent does not report
-	// it: while the owner waits for that, the group is looked at again every quarter of it.
-	FenceGrace time.Duration
 }
 
 // Event is a transition worth an Event.

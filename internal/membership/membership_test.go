@@ -26,7 +26,7 @@ func lease(ago time.Duration, hears ...string) Lease {
 	for _, p := range hears {
 		v.Peers[p] = []string{"private", "public"}
 	}
-	return Lease{LastRenewal: t0.Add(-ago), Duration: 10 * time.Second, View: v}
+	return Lease{Seen: t0.Add(-ago), Duration: 10 * time.Second, View: v}
 }
 
 func TestCompute(t *testing.T) {
@@ -77,7 +77,7 @@ func TestCompute(t *testing.T) {
 		{
 			name:    "heard on the public network only is still Up",
 			members: []string{"a", "b"},
-			leases: map[string]Lease{"a": {LastRenewal: t0, Duration: 10 * time.Second,
+			leases: map[string]Lease{"a": {Seen: t0, Duration: 10 * time.Second,
 				View: View{Joined: true, Peers: map[string][]string{"b": {"public"}}}}, "b": lease(5*time.Second, "a")},
 			want: map[string]wolfpackv1alpha1.NodeState{"a": up, "b": up},
 		},
@@ -90,13 +90,13 @@ func TestCompute(t *testing.T) {
 		{
 			name:    "not joined yet",
 			members: []string{"a", "b"},
-			leases:  map[string]Lease{"a": lease(0, "b"), "b": {LastRenewal: t0, Duration: 10 * time.Second, View: View{Incarnation: 7}}},
+			leases:  map[string]Lease{"a": lease(0, "b"), "b": {Seen: t0, Duration: 10 * time.Second, View: View{Incarnation: 7}}},
 			want:    map[string]wolfpackv1alpha1.NodeState{"a": up, "b": joining},
 		},
 		{
 			name:    "unreadable view",
 			members: []string{"a", "b"},
-			leases: map[string]Lease{"a": lease(0, "b"), "b": {LastRenewal: t0, Duration: 10 * time.Second,
+			leases: map[string]Lease{"a": lease(0, "b"), "b": {Seen: t0, Duration: 10 * time.Second,
 				ViewErr: errors.New("membership: bad view: unexpected EOF")}},
 			want:    map[string]wolfpackv1alpha1.NodeState{"a": up, "b": joining},
 			message: map[string]string{"b": "cannot be read: membership: bad view"},
@@ -175,8 +175,8 @@ func TestComputeKeepsSinceAndReportsChanges(t *testing.T) {
 func TestReachableNetworks(t *testing.T) {
 	t.Parallel()
 	in := Input{Now: t0, Members: []string{"a", "b", "c"}, RenewInterval: 2 * time.Second, Leases: map[string]Lease{
-		"a": {LastRenewal: t0, Duration: 10 * time.Second, View: View{Joined: true, Peers: map[string][]string{"c": {"public"}}}},
-		"b": {LastRenewal: t0, Duration: 10 * time.Second, View: View{Joined: true, Peers: map[string][]string{"c": {"private"}}}},
+		"a": {Seen: t0, Duration: 10 * time.Second, View: View{Joined: true, Peers: map[string][]string{"c": {"public"}}}},
+		"b": {Seen: t0, Duration: 10 * time.Second, View: View{Joined: true, Peers: map[string][]string{"c": {"private"}}}},
 		"c": lease(0, "a", "b"),
 	}}
 	got, _ := Compute(in)
@@ -191,8 +191,8 @@ func TestReachableNetworks(t *testing.T) {
 func TestNextChange(t *testing.T) {
 	t.Parallel()
 	in := Input{Now: t0, RenewInterval: 2 * time.Second, Leases: map[string]Lease{"a": lease(time.Second), "b": lease(3 * time.Second)}}
-	// b misses two renewals 1 s from now.
-	if got, want := NextChange(in), t0.Add(time.Second); !got.Equal(want) {
+	// b misses two renewals 1 s from now (the bound is strict: a millisecond after).
+	if got, want := NextChange(in), t0.Add(time.Second+time.Millisecond); !got.Equal(want) {
 		t.Errorf("NextChange = %s, want %s", got, want)
 	}
 	if got := NextChange(Input{Now: t0}); !got.IsZero() {
@@ -258,7 +258,7 @@ func TestFencedReport(t *testing.T) {
 	in := Input{Now: t0, Members: []string{"a", "b", "c", "d", "e"}, RenewInterval: time.Second, Leases: map[string]Lease{
 		"a": lease(0, "b"),              // renewing
 		"b": fencedView,                 // its agent failed it
-		"c": lease(11*time.Second, "a"), // Lease ran out: its agent failed it by its renew deadline
+		"c": lease(11*time.Second, "a"), // Lease ran out and unheard far longer than Silence: fenced by (b)
 		"d": lease(3*time.Second, "a"),  // unheard and two renewals missed, Lease still running
 	}}
 	got, _ := Compute(in)

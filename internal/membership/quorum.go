@@ -48,68 +48,46 @@ func (q Quorum) Has(side []string) (bool, string) {
 	}
 }
 
-// Sides splits the observers into the sides of a partition: nodes that hear each other (both
-// ways) are on one side, and so are nodes joined through others. Each side is sorted, and the
-// sides are ordered by their first node.
-func Sides(observers []string, leases map[string]Lease) [][]string {
-	parent := map[string]string{}
-	var find func(string) string
-	find = func(n string) string {
-		if p, ok := parent[n]; ok && p != n {
-			parent[n] = find(p)
-			return parent[n]
-		}
-		return n
-	}
-	for _, n := range observers {
-		parent[n] = n
-	}
-	for i, a := range observers {
-		for _, b := range observers[i+1:] {
-			if len(leases[a].View.Hears(b)) > 0 && len(leases[b].View.Hears(a)) > 0 {
-				parent[find(a)] = find(b)
-			}
+// Mutual are the peers that a node and each of them hear both ways: the peers p of peers that
+// hears (the node hears p) and heardBy (p hears the node) both hold. The agent passes what it
+// hears by heartbeat and the peers whose heartbeats say they hear it; the manager passes fresh
+// views.
+func Mutual(peers []string, hears, heardBy func(string) bool) []string {
+	var out []string
+	for _, p := range peers {
+		if hears(p) && heardBy(p) {
+			out = append(out, p)
 		}
 	}
-	groups := map[string][]string{}
-	for _, n := range observers {
-		groups[find(n)] = append(groups[find(n)], n)
-	}
-	out := make([][]string, 0, len(groups))
-	for _, g := range groups {
-		slices.Sort(g)
-		out = append(out, g)
-	}
-	slices.SortFunc(out, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
 	return out
 }
 
-// outvoted returns, for each observer on a side of a partition without quorum, why it is Down.
-// Without a partition (one side) nothing is outvoted: a lone node that lost its peers is judged
-// by the Lease rules instead.
-func (in Input) outvoted(observers []string) map[string]string {
-	sides := Sides(observers, in.Leases)
-	if len(sides) < 2 {
-		return nil
-	}
+// outvoted returns, for each observer whose side has no quorum, why it is Down: its side is
+// itself and the peers with fresh views that it and they hear both ways, decided by MustFence,
+// the very function its agent applies to the same evidence from its heartbeats. A one-way loss
+// thus puts both nodes on sides of their own, for the manager and the agents alike.
+func (in Input) outvoted(members, observers, views []string) map[string]string {
 	q := in.Quorum
-	q.Members = len(in.Members)
+	q.Members = len(members)
 	out := map[string]string{}
-	for _, side := range sides {
-		if ok, why := q.Has(side); !ok {
-			for _, n := range side {
-				out[n] = fmt.Sprintf("partitioned from its peers without quorum (%s): its side is %s", why, strings.Join(side, ", "))
-			}
+	for _, x := range observers {
+		others := slices.DeleteFunc(slices.Clone(views), func(p string) bool { return p == x })
+		mutual := Mutual(others, func(p string) bool { return len(in.Leases[x].View.Hears(p)) > 0 },
+			func(p string) bool { return len(in.Leases[p].View.Hears(x)) > 0 })
+		if fence, why := MustFence(x, mutual, q); fence {
+			side := append([]string{x}, mutual...)
+			out[x] = fmt.Sprintf("partitioned from its peers without quorum (%s): its side is %s", why, strings.Join(side, ", "))
 		}
 	}
 	return out
 }
 
-// MustFence is the agent's own decision, from what it hears, whether its node must fail itself:
-// its side of the cluster (itself and the members it hears) has no quorum. hears are the members
-// the agent hears on any network.
-func MustFence(self string, hears []string, q Quorum) (bool, string) {
-	side := append([]string{self}, hears...)
+// MustFence is the partition rule, one function for the agent and the manager: whether node self
+// must fail itself because its side, itself and mutual, has no quorum. mutual are the members
+// that self and each of them hear both ways (see Mutual): the agent's heartbeats tell it, the
+// manager reads it from the fresh views.
+func MustFence(self string, mutual []string, q Quorum) (bool, string) {
+	side := append([]string{self}, mutual...)
 	ok, why := q.Has(side)
 	return !ok, why
 }

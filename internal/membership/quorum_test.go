@@ -36,15 +36,6 @@ func TestQuorumHas(t *testing.T) {
 	}
 }
 
-func TestSides(t *testing.T) {
-	leases := map[string]Lease{"a": lease(0, "b"), "b": lease(0, "a"), "c": lease(0, "d"), "d": lease(0, "c", "a"), "e": lease(0, "a")}
-	got := Sides([]string{"a", "b", "c", "d", "e"}, leases)
-	want := [][]string{{"a", "b"}, {"c", "d"}, {"e"}} // d hears a but a does not hear d; e is heard by nobody
-	if !slices.EqualFunc(got, want, slices.Equal) {
-		t.Errorf("Sides = %v, want %v", got, want)
-	}
-}
-
 func TestPartitionLeavesTheSideWithoutQuorumDown(t *testing.T) {
 	cases := []struct {
 		name    string

@@ -17,18 +17,23 @@ type HolderLease struct {
 	Name string
 	// Holder is its holderIdentity: "" when the Lease is missing, released or never renewed.
 	Holder string
-	// LastRenewal is when the manager saw it renewed, by the manager's own clock (see Lease).
-	LastRenewal time.Time
+	// Seen is when the manager first saw its current renewTime, by the manager's monotonic clock
+	// (see Lease).
+	Seen time.Time
+	// Duration is the duration its holder published in it (spec.leaseDurationSeconds, see
+	// LeaseDuration): the holder is judged by the duration it acts on.
+	Duration time.Duration
 	// Epoch is its epoch annotation, as written.
 	Epoch string
 }
 
 // SetQuorum sets the quorum disk's owner and epoch in s from the quorum holder's Lease while it
-// is fresh (renewed within duration by now), with the Quorum condition. The epoch only goes up.
-// It returns when the Lease runs out unless renewed again; zero when no node holds the disk.
-func SetQuorum(s *wolfpackv1alpha1.QuorumDiskStatus, l HolderLease, duration time.Duration, now time.Time) time.Time {
+// has not run out (its Age by now, counted from no earlier than observingSince, within its own
+// Duration), with the Quorum condition. The epoch only goes up. It returns when the Lease runs
+// out unless renewed again; zero when no node holds the disk.
+func SetQuorum(s *wolfpackv1alpha1.QuorumDiskStatus, l HolderLease, now, observingSince time.Time) time.Time {
 	s.Owner = ""
-	if l.Holder == "" || now.Sub(l.LastRenewal) > duration {
+	if l.Holder == "" || Age(now, l.Seen, observingSince) > l.Duration {
 		setQuorumCondition(s, metav1.ConditionFalse, "no node holds the quorum disk")
 		return time.Time{}
 	}
@@ -40,7 +45,7 @@ func SetQuorum(s *wolfpackv1alpha1.QuorumDiskStatus, l HolderLease, duration tim
 	}
 	s.Owner, s.Epoch = l.Holder, max(s.Epoch, epoch)
 	setQuorumCondition(s, metav1.ConditionTrue, fmt.Sprintf("node %s holds the quorum disk at epoch %d", l.Holder, epoch))
-	return l.LastRenewal.Add(duration)
+	return later(l.Seen, observingSince).Add(l.Duration)
 }
 
 func setQuorumCondition(s *wolfpackv1alpha1.QuorumDiskStatus, status metav1.ConditionStatus, message string) {

@@ -14,7 +14,7 @@ import (
 
 func TestSetQuorum(t *testing.T) {
 	t.Parallel()
-	held := HolderLease{Name: "wolfpack-system/quorum-prod", Holder: "a", LastRenewal: t0.Add(-3 * time.Second), Epoch: "4"}
+	held := HolderLease{Name: "wolfpack-system/quorum-prod", Holder: "a", Seen: t0.Add(-3 * time.Second), Duration: 10 * time.Second, Epoch: "4"}
 	with := func(change func(*HolderLease)) HolderLease {
 		l := held
 		change(&l)
@@ -35,10 +35,16 @@ func TestSetQuorum(t *testing.T) {
 			wantReason: wolfpackv1alpha1.QuorumHeldReason, wantInMsg: "node a holds the quorum disk at epoch 4", wantExpiry: t0.Add(7 * time.Second)},
 		{name: "the epoch never goes down", lease: held, epoch: 9, wantOwner: "a", wantEpoch: 9, wantStatus: metav1.ConditionTrue,
 			wantReason: wolfpackv1alpha1.QuorumHeldReason, wantExpiry: t0.Add(7 * time.Second)},
-		{name: "renewed a whole duration ago: still held", lease: with(func(l *HolderLease) { l.LastRenewal = t0.Add(-10 * time.Second) }),
+		{name: "renewed a whole duration ago: still held", lease: with(func(l *HolderLease) { l.Seen = t0.Add(-10 * time.Second) }),
 			wantOwner: "a", wantEpoch: 4, wantStatus: metav1.ConditionTrue, wantReason: wolfpackv1alpha1.QuorumHeldReason, wantExpiry: t0},
-		{name: "not renewed for longer than its duration", lease: with(func(l *HolderLease) { l.LastRenewal = t0.Add(-11 * time.Second) }),
+		{name: "not renewed for longer than its duration", lease: with(func(l *HolderLease) { l.Seen = t0.Add(-11 * time.Second) }),
 			epoch: 4, wantEpoch: 4, wantStatus: metav1.ConditionFalse, wantReason: wolfpackv1alpha1.QuorumLostReason, wantInMsg: "no node holds"},
+		{name: "judged by its own duration: 20 s, renewed 15 s ago", lease: with(func(l *HolderLease) {
+			l.Seen, l.Duration = t0.Add(-15*time.Second), 20*time.Second
+		}), wantOwner: "a", wantEpoch: 4, wantStatus: metav1.ConditionTrue, wantReason: wolfpackv1alpha1.QuorumHeldReason, wantExpiry: t0.Add(5 * time.Second)},
+		{name: "judged by its own duration: 5 s, renewed 6 s ago", lease: with(func(l *HolderLease) {
+			l.Seen, l.Duration = t0.Add(-6*time.Second), 5*time.Second
+		}), epoch: 4, wantEpoch: 4, wantStatus: metav1.ConditionFalse, wantReason: wolfpackv1alpha1.QuorumLostReason, wantInMsg: "no node holds"},
 		{name: "no Lease, or released", lease: HolderLease{}, wantStatus: metav1.ConditionFalse, wantReason: wolfpackv1alpha1.QuorumLostReason,
 			wantInMsg: "no node holds the quorum disk"},
 		{name: "no epoch", lease: with(func(l *HolderLease) { l.Epoch = "" }), epoch: 2, wantEpoch: 2, wantStatus: metav1.ConditionFalse,
@@ -49,7 +55,7 @@ func TestSetQuorum(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := wolfpackv1alpha1.QuorumDiskStatus{Owner: "stale", Epoch: tc.epoch}
-			expiry := SetQuorum(&s, tc.lease, 10*time.Second, t0)
+			expiry := SetQuorum(&s, tc.lease, t0, t0.Add(-time.Hour))
 			c := meta.FindStatusCondition(s.Conditions, wolfpackv1alpha1.QuorumCondition)
 			if s.Owner != tc.wantOwner || s.Epoch != tc.wantEpoch || !expiry.Equal(tc.wantExpiry) {
 				t.Errorf("owner %q epoch %d expiry %v; want %q, %d, %v", s.Owner, s.Epoch, expiry, tc.wantOwner, tc.wantEpoch, tc.wantExpiry)

@@ -19,8 +19,8 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/test/simnode"
 )
 
-// fenceGrace is short so that tests of node loss finish quickly.
-const fenceGrace = 2 * time.Second
+// fenceGrace is the extra fence margin (--fence-grace): none, as by default.
+const fenceGrace = 0
 
 // startManager runs the Failover Manager and Resource Manager in-process until the test ends or
 // the returned stop is called.
