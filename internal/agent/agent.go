@@ -319,7 +319,7 @@ func (m *NodeManager) decide(ctx context.Context, joined bool, reachable map[str
 	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
 		qd = nil
 	}
-	must, why := MustFail(m.Node, m.Clock.Since(m.lastRenewed), leaseDuration, joined, reachable, qd)
+	must, why := MustFail(Evidence{Node: m.Node, Unrenewed: m.Clock.Since(m.lastRenewed), LeaseDuration: leaseDuration, Joined: joined, Reachable: reachable, Cluster: qd})
 	switch {
 	case must:
 		fctx, cancel := context.WithTimeout(ctx, RenewDeadline(leaseDuration)/2)
