@@ -2,8 +2,8 @@ package agent
 
 import (
 	"errors"
-	"slices"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
