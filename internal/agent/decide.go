@@ -29,6 +29,20 @@ func RenewDeadline(leaseDuration time.Duration) time.Duration {
 	return leaseDuration * 2 / 3
 }
 
+// FenceBudget is B(d), the time the fence path may take after the renew deadline: the last third
+// of the lease duration.
+func FenceBudget(leaseDuration time.Duration) time.Duration {
+	return leaseDuration - RenewDeadline(leaseDuration)
+}
+
+// LeaseCovering is the shortest lease duration, in whole seconds (as a Lease publishes it), whose
+// renew deadline is at least timeout: the duration an agent publishes when its watchdog resets
+// the node only timeout after the last feed.
+func LeaseCovering(timeout time.Duration) time.Duration {
+	d := (3*timeout + 1) / 2
+	return (d + time.Second - 1) / time.Second * time.Second
+}
+
 // Evidence is what an agent knows when it decides whether to fail its node.
 type Evidence struct {
 	// Node is the agent's node.

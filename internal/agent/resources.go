@@ -2,7 +2,10 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -205,4 +208,93 @@ func (r *Resources) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		Named("agent-resource").
 		Complete(r)
+}
+
+// FloatingAddresses is the agent's ipaddr.Manager: it remembers every floating address this node
+// holds for its groups (added here, or found present, as by a previous run of the agent), so that
+// the fence path can remove them all, and it adds none while the node is fenced.
+type FloatingAddresses struct {
+	ipaddr.Manager
+
+	mu     sync.Mutex
+	held   map[ipaddr.Address]bool
+	fenced bool
+}
+
+// NewFloatingAddresses returns the floating addresses kept through m.
+func NewFloatingAddresses(m ipaddr.Manager) *FloatingAddresses {
+	return &FloatingAddresses{Manager: m, held: map[ipaddr.Address]bool{}}
+}
+
+// ErrFenced is the error of adding a floating address on a fenced node.
+var ErrFenced = errors.New("the node is fenced: it holds no floating address")
+
+// Add adds a unless the node is fenced.
+func (f *FloatingAddresses) Add(ctx context.Context, a ipaddr.Address) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fenced {
+		return fmt.Errorf("adding %s: %w", a, ErrFenced)
+	}
+	// Held from the first attempt: a failed Add may have left the address on its interface.
+	f.held[a] = true
+	return f.Manager.Add(ctx, a)
+}
+
+// Remove removes a.
+func (f *FloatingAddresses) Remove(ctx context.Context, a ipaddr.Address) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.Manager.Remove(ctx, a); err != nil {
+		return err
+	}
+	delete(f.held, a)
+	return nil
+}
+
+// Present reports whether a is on its interface, and remembers it as held when it is.
+func (f *FloatingAddresses) Present(a ipaddr.Address) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ok, err := f.Manager.Present(a)
+	if ok {
+		f.held[a] = true
+	}
+	return ok, err
+}
+
+// Held returns the addresses held, sorted.
+func (f *FloatingAddresses) Held() []ipaddr.Address {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]ipaddr.Address, 0, len(f.held))
+	for a := range f.held {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b ipaddr.Address) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+// Fence stops adding addresses and removes every one held. Its error names each address it could
+// not remove; those stay held, for the next call.
+func (f *FloatingAddresses) Fence(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fenced = true
+	var errs []error
+	for a := range f.held {
+		if err := f.Manager.Remove(ctx, a); err != nil {
+			errs = append(errs, fmt.Errorf("removing floating address %s: %w", a, err))
+			continue
+		}
+		delete(f.held, a)
+	}
+	return errors.Join(errs...)
+}
+
+// Unfence lets addresses be added again, once the node is no longer fenced.
+func (f *FloatingAddresses) Unfence() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fenced = false
 }
