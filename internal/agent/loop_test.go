@@ -223,10 +223,11 @@ type timeoutFencer struct {
 
 func (f timeoutFencer) Timeout() time.Duration { return f.timeout }
 
-// handoverFencer keeps its watchdog armed for granted at a handover.
+// handoverFencer keeps its watchdog armed for granted at a handover; before runs first.
 type handoverFencer struct {
 	*fakeFencer
 	granted time.Duration
+	before  func(d time.Duration)
 }
 
 func (f handoverFencer) Handover(d time.Duration) (time.Duration, error) {
@@ -234,6 +235,9 @@ func (f handoverFencer) Handover(d time.Duration) (time.Duration, error) {
 	defer f.mu.Unlock()
 	if f.closed {
 		return 0, errors.New("handover after Close")
+	}
+	if f.before != nil {
+		f.before(d)
 	}
 	f.handovers = append(f.handovers, d)
 	return max(d, f.granted), nil
@@ -410,6 +414,9 @@ func TestLoopFailedFenceIsRetriedNotReported(t *testing.T) {
 		v, _ := l.lastView(t)
 		return v.Fenced
 	})
+	// While fenced, it fences again every renew interval: the kubelet restarts Always pods.
+	n := len(l.fencer.fenceTimes())
+	l.stepUntil(t, "two more fences while fenced", func() bool { return len(l.fencer.fenceTimes()) >= n+2 })
 }
 
 // TestLoopRemovesFloatingAddressesBeforeFenced: the fence path removes the node's floating
@@ -493,6 +500,26 @@ func TestLoopRestartWithoutAPI(t *testing.T) {
 	}
 }
 
+// TestLoopRechecksWhenHearingChanges: an agent past its renew deadline that keeps its node on
+// full mutual connectivity fails it as soon as a peer stops hearing it.
+func TestLoopRechecksWhenHearingChanges(t *testing.T) {
+	l := startLoop(t, twoNodes("b"), nil, func(l *loop) { l.tr.hear([]string{"a"}, []string{"a"}) })
+	l.stepUntil(t, "the first Lease", func() bool { return len(l.written()) > 0 })
+	l.c.hang.Store(true)
+	l.stepFor(t, 2*wp.DefaultLeaseDuration, func() string {
+		if len(l.fencer.fenceTimes()) > 0 {
+			return "fenced while it hears every other member both ways"
+		}
+		return ""
+	})
+	l.tr.hear([]string{"a"}, nil) // a no longer hears b
+	changed := l.clk.Now()
+	l.stepUntil(t, "the node fenced once a stops hearing it", func() bool { return len(l.fencer.fenceTimes()) > 0 })
+	if after := l.fencer.fenceTimes()[0].Sub(changed); after > time.Second {
+		t.Errorf("fenced %s after the change of what it hears, want at once", after)
+	}
+}
+
 // TestLoopPublishesTheDurationItActsOn: a change of the QuorumDisk's leaseDuration is taken up by
 // a running agent and published in its Lease, and a watchdog that granted a longer timeout than
 // R(d) makes the agent publish a duration whose deadline covers it.
@@ -527,8 +554,16 @@ func TestLoopPublishesTheDurationItActsOn(t *testing.T) {
 // covers the time its watchdog was granted for the handover, then closes its fence action.
 func TestLoopHandover(t *testing.T) {
 	var hf handoverFencer
-	l := startLoop(t, twoNodes("b"), func(f *fakeFencer) fence.Fencer {
-		hf = handoverFencer{f, 40 * time.Second}
+	var early atomic.Value
+	var l *loop
+	l = startLoop(t, twoNodes("b"), func(f *fakeFencer) fence.Fencer {
+		hf = handoverFencer{f, 40 * time.Second, func(d time.Duration) {
+			// The manager must know of the handover before the watchdog waits for it.
+			_, lease := l.lastView(t)
+			if lease == nil || time.Duration(ptr.Deref(lease.Spec.LeaseDurationSeconds, 0))*time.Second < LeaseCovering(d) {
+				early.Store("the watchdog was handed over before the Lease published a duration covering it")
+			}
+		}}
 		return hf
 	}, func(l *loop) { l.m.HandoverTimeout = 30 * time.Second })
 	l.stepUntil(t, "the first Lease", func() bool { return len(l.written()) > 0 })
@@ -550,5 +585,8 @@ func TestLoopHandover(t *testing.T) {
 	}
 	if !hf.closed {
 		t.Error("the fence action was not closed after the handover")
+	}
+	if e := early.Load(); e != nil {
+		t.Error(e)
 	}
 }
