@@ -40,7 +40,10 @@ func FenceBudget(leaseDuration time.Duration) time.Duration {
 // the node only timeout after the last feed.
 func LeaseCovering(timeout time.Duration) time.Duration {
 	d := (3*timeout + 1) / 2
-	return (d + time.Second - 1) / time.Second * time.Second
+	if r := d % time.Second; r != 0 {
+		d += time.Second - r
+	}
+	return d
 }
 
 // Evidence is what an agent knows when it decides whether to fail its node.

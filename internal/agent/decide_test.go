@@ -329,3 +329,18 @@ func TestAddressIn(t *testing.T) {
 		}
 	}
 }
+
+func TestLeaseCovering(t *testing.T) {
+	for timeout, want := range map[time.Duration]time.Duration{
+		12 * time.Second: 18 * time.Second, 10 * time.Second: 15 * time.Second, 7 * time.Second: 11 * time.Second,
+		40 * time.Second: time.Minute, time.Second: 2 * time.Second,
+	} {
+		got := LeaseCovering(timeout)
+		if got != want || RenewDeadline(got) < timeout {
+			t.Errorf("LeaseCovering(%s) = %s (R = %s), want %s", timeout, got, RenewDeadline(got), want)
+		}
+	}
+	if got := FenceBudget(9 * time.Second); got != 3*time.Second {
+		t.Errorf("FenceBudget(9s) = %s, want 3s", got)
+	}
+}

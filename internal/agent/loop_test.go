@@ -305,7 +305,10 @@ func (l *loop) stop(t *testing.T) {
 	l.c.hang.Store(false)
 	l.c.hangWrites.Store(false)
 	select {
-	case <-l.done:
+	case err := <-l.done:
+		if err != nil {
+			t.Errorf("the agent stopped with %v", err)
+		}
 	case <-time.After(loopPatience):
 		t.Fatalf("the agent did not stop within %s of its context ending", loopPatience)
 	}
