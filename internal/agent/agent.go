@@ -178,19 +178,11 @@ func (m *NodeManager) newTransport(cfg heartbeat.Config) (Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	// TODO(issue 13): heartbeat.Transport gains HeardBy (wire format v2, the lead's part); once it
-	// is on main, this is `return t, nil` and withoutHeardBy goes.
-	if tr, ok := any(t).(Transport); ok {
-		return tr, nil
-	}
-	return withoutHeardBy{t}, nil
+	return t, nil
 }
 
-// withoutHeardBy is a transport whose heartbeats do not say whom their senders hear (wire format
-// v1): no peer counts as hearing this node, the safe reading (RULES section 2).
-type withoutHeardBy struct{ *heartbeat.Transport }
-
-func (withoutHeardBy) HeardBy() map[string]bool { return nil }
+// The real transport is one: Reachable and HeardBy give mutual(X) (RULES section 2).
+var _ Transport = (*heartbeat.Transport)(nil)
 
 // NeedLeaderElection is false: every agent runs.
 func (m *NodeManager) NeedLeaderElection() bool { return false }
