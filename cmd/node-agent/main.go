@@ -67,6 +67,7 @@ type options struct {
 	criEndpoint    string
 	monitorPath    string
 	concurrency    int
+	handover       time.Duration
 	qps            float64
 	burst          int
 	zap            zap.Options
@@ -117,6 +118,9 @@ func parseFlags(args []string) (*options, error) {
 		"The container runtime's CRI socket, through which exec health checks run and the CRI fence action stops group containers.")
 	fs.StringVar(&o.monitorPath, "monitor-path", "/proc/self/exe", "Executable of the Resource Monitor (this program).")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "How many resources are checked at once.")
+	fs.DurationVar(&o.handover, "handover-timeout", defaultHandover,
+		"When the agent stops (SIGTERM) without having fenced its node, how long a Watchdog fence action stays armed for the next agent to take it over; "+
+			"the agent's last Lease publishes a lease duration that covers it. 0 hands nothing over.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 20, "Sustained rate of requests to the API server.")
 	fs.IntVar(&o.burst, "kube-api-burst", 40, "Burst of requests to the API server.")
 	o.zap.BindFlags(fs)
@@ -130,9 +134,19 @@ func parseFlags(args []string) (*options, error) {
 		return nil, errors.New("--node-name (or $NODE_NAME) is required")
 	case o.concurrency < 1:
 		return nil, fmt.Errorf("--concurrency must be at least 1, not %d", o.concurrency)
+	case o.handover < 0 || o.handover > maxHandover:
+		return nil, fmt.Errorf("--handover-timeout must be between 0 and %s, not %s", maxHandover, o.handover)
 	}
 	return o, nil
 }
+
+// defaultHandover is the default of --handover-timeout: time for the kubelet to start the next
+// agent of a DaemonSet's rolling update; maxHandover keeps the lease duration that covers it
+// within the 5 minutes a QuorumDisk's leaseDuration may have.
+const (
+	defaultHandover = 30 * time.Second
+	maxHandover     = 3 * time.Minute
+)
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -209,11 +223,14 @@ func setup(mgr ctrl.Manager, o *options, clusterName string) error {
 	monMetrics := monitor.NewMetrics()
 	metrics.Registry.MustRegister(append(hbMetrics.Collectors(), monMetrics.Collectors()...)...)
 
+	// The floating addresses go through the node manager's hands too: its fence path removes them.
+	addrs := agent.NewFloatingAddresses(ipaddr.NewNetlink(ipaddr.Options{}))
 	m := &agent.NodeManager{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{},
 		Node: o.node, Cluster: clusterName, LeaseNamespace: o.leaseNamespace,
 		Addresses: o.addresses, HostAddrs: hostAddrs, Metrics: hbMetrics,
-		FenceOptions: fence.Options{CRIEndpoint: o.criEndpoint},
+		FenceOptions:      fence.Options{CRIEndpoint: o.criEndpoint},
+		FloatingAddresses: addrs, HandoverTimeout: o.handover,
 	}
 	if err := mgr.Add(m); err != nil {
 		return err
@@ -228,7 +245,6 @@ func setup(mgr ctrl.Manager, o *options, clusterName string) error {
 	if err := mgr.Add(supervisorRunnable{sup}); err != nil {
 		return err
 	}
-	addrs := ipaddr.NewNetlink(ipaddr.Options{})
 	r := &agent.Resources{
 		Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}, Node: o.node,
 		Addresses: addrs, Monitor: sup,

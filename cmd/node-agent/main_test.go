@@ -200,7 +200,8 @@ func TestParseFlags(t *testing.T) {
 		{name: "defaults", args: []string{"--node-name=n1"}, check: func(o *options) error {
 			if o.node != "n1" || o.cluster != "" || o.leaseNamespace != "wolfpack-system" || len(o.addresses) != 0 ||
 				o.metricsAddr != ":8445" || !o.secureMetrics || o.probeAddr != ":8082" || o.monitorPath != "/proc/self/exe" ||
-				o.criEndpoint != "unix:///run/containerd/containerd.sock" || o.concurrency != 4 || o.qps != 20 || o.burst != 40 {
+				o.criEndpoint != "unix:///run/containerd/containerd.sock" || o.concurrency != 4 || o.qps != 20 || o.burst != 40 ||
+				o.handover != 30*time.Second {
 				return fmt.Errorf("defaults %+v", *o)
 			}
 			return nil
@@ -249,6 +250,16 @@ func TestParseFlags(t *testing.T) {
 			wantErr: "--concurrency must be at least 1, not 0"},
 		{name: "negative concurrency", args: []string{"--node-name=n1", "--concurrency=-2"},
 			wantErr: "--concurrency must be at least 1, not -2"},
+		{name: "handover timeout", args: []string{"--node-name=n1", "--handover-timeout=1m"}, check: func(o *options) error {
+			if o.handover != time.Minute {
+				return fmt.Errorf("handover %s, want 1m", o.handover)
+			}
+			return nil
+		}},
+		{name: "negative handover timeout", args: []string{"--node-name=n1", "--handover-timeout=-1s"},
+			wantErr: "--handover-timeout must be between 0 and 3m0s, not -1s"},
+		{name: "handover timeout too long", args: []string{"--node-name=n1", "--handover-timeout=4m"},
+			wantErr: "--handover-timeout must be between 0 and 3m0s, not 4m0s"},
 		{name: "stray argument", args: []string{"--node-name=n1", "monitor"}, wantErr: "unexpected arguments: [monitor]"},
 		{name: "unknown flag", args: []string{"--node-name=n1", "--kubeconfig=x"}, wantErr: "flag provided but not defined: -kubeconfig"},
 	}

@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,37 +56,164 @@ type NodeManager struct {
 	FenceOptions fence.Options
 	// Fencer, when set, is used instead of the QuorumDisk's fence action (tests).
 	Fencer fence.Fencer
+	// FloatingAddresses are the floating addresses this node holds for its groups; the fence
+	// path removes them all before it reports the node fenced. Nil when the agent holds none.
+	FloatingAddresses *FloatingAddresses
+	// HandoverTimeout is how long the fence action (a Watchdog) is asked to wait for the next
+	// agent when this one stops without having fenced its node; zero for no handover.
+	HandoverTimeout time.Duration
+	// NewTransport makes the heartbeat transport; nil for the real one (tests set it).
+	NewTransport func(heartbeat.Config) (Transport, error)
 
 	incarnation uint64
-	started     time.Time
-	lease       *coordinationv1.Lease
-	// privateLost are the peers last reported as heard on public networks only.
+	// lease is the Lease as last written or read (the renewal loop's, and the stop's after it).
+	lease *coordinationv1.Lease
+	// privateLost are the peers last reported as heard on public networks only (the Changes
+	// reader's).
 	privateLost map[string]bool
-	// keyChecked is when the heartbeat key was last read.
+	// keyChecked is when the heartbeat key was last read (the renewal loop's).
 	keyChecked time.Time
-	fencer     fence.Fencer
-	// lastRenewed is when the last successful renewal of the Lease began (zero before the
-	// first); fenced is true while the agent has failed its node.
-	lastRenewed time.Time
-	fenced      bool
+	// fencer is set once, before the guard starts.
+	fencer fence.Fencer
+	// kick wakes the guard: a renewal, a change of what the node hears or of the cluster.
+	kick chan struct{}
+	// nudge wakes the renewal loop: a change to report.
+	nudge chan struct{}
+
+	mu sync.Mutex
+	s  shared // guarded by mu
 }
+
+// shared is what the renewal loop, the Changes reader and the guard share.
+type shared struct {
+	// started is when the agent started, and lastRenewed when the last successful write of its
+	// Lease began, zero before the first (agent monotonic clock).
+	started, lastRenewed time.Time
+	// desired is the lease duration the agent means to act on: the cluster's, lengthened to cover
+	// the timeout its watchdog granted. published is the one its Lease holds, as last written or
+	// read (zero when unknown). The agent acts on the shorter of the two (see acting).
+	desired, published time.Duration
+	// detection is the heartbeats' interval x threshold.
+	detection time.Duration
+	// cluster is the QuorumDisk as last read.
+	cluster *wolfpackv1alpha1.QuorumDisk
+	// hearing is the running transport, nil while the heartbeats do not run; listening is when it
+	// started.
+	hearing   Transport
+	listening time.Time
+	// view is the last view the renewal loop made (nil before the first).
+	view *membership.View
+	// fenced is true once the fence action returned success (and the floating addresses were
+	// removed), until the node no longer must fail; lastFence is when that fence began. failing
+	// is true while the last attempt failed.
+	fenced, failing bool
+	lastFence       time.Time
+	// fed is false while feeding the fence action (a watchdog) fails.
+	fed bool
+}
+
+// acting is the lease duration d the agent acts on: the desired one, or, while its Lease still
+// publishes a shorter one (the desired one grew and no write with it succeeded yet), that one:
+// the manager judges the node by the published duration, so the agent's deadline never counts
+// from a longer one than the manager's.
+func (s *shared) acting() time.Duration {
+	if s.published > 0 && s.published < s.desired {
+		return s.published
+	}
+	return s.desired
+}
+
+// renewInterval is how often the agent renews its Lease, and the longest any of its API calls
+// may take.
+func (s *shared) renewInterval() time.Duration {
+	if s.desired == 0 || s.detection == 0 {
+		return defaultCallTimeout
+	}
+	return membership.RenewInterval(s.acting(), s.detection)
+}
+
+// joined reports whether the heartbeats have listened for a whole detection period at now.
+func (s *shared) joined(now time.Time) bool {
+	return s.hearing != nil && now.Sub(s.listening) >= s.detection
+}
+
+// defaultCallTimeout bounds an API call before the agent knows its cluster's renew interval: the
+// renew interval of the default settings.
+const defaultCallTimeout = time.Second
+
+// call bounds one API call by the renew interval: no call can hold up the agent longer.
+func (m *NodeManager) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	m.mu.Lock()
+	d := m.s.renewInterval()
+	m.mu.Unlock()
+	return context.WithTimeout(ctx, d)
+}
+
+// wake sends on a channel of one without waiting.
+func wake(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Transport is the heartbeat transport as the agent uses it: heartbeat.Transport.
+type Transport interface {
+	Run(ctx context.Context) error
+	SetPeers(peers []heartbeat.Peer)
+	SetViewDigest(d [sha256.Size]byte)
+	// Reachable are the peers heard now, with the networks each is heard on.
+	Reachable() map[string][]string
+	// HeardBy are the peers whose latest heartbeats say that they hear this node.
+	HeardBy() map[string]bool
+	Changes() <-chan heartbeat.Change
+}
+
+// newTransport makes the transport of cfg.
+func (m *NodeManager) newTransport(cfg heartbeat.Config) (Transport, error) {
+	if m.NewTransport != nil {
+		return m.NewTransport(cfg)
+	}
+	t, err := heartbeat.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// The real transport is one: Reachable and HeardBy give mutual(X) (RULES section 2).
+var _ Transport = (*heartbeat.Transport)(nil)
 
 // NeedLeaderElection is false: every agent runs.
 func (m *NodeManager) NeedLeaderElection() bool { return false }
 
-// Start runs the heartbeats and the Lease renewals until ctx ends. A change of the cluster's
-// heartbeat settings or key restarts the heartbeats with the new ones.
+// Start runs the heartbeats, the Lease renewals and the guard of the node's deadlines until ctx
+// ends. A change of the cluster's heartbeat settings or key restarts the heartbeats with the new
+// ones; a change of its lease duration is taken up without a restart.
+//
+// The guard (see guard) runs in its own goroutine from the first time the agent has read its
+// cluster and made its fence action: no API call can hold it up. When ctx ends, the agent writes
+// its Lease once more and hands its fence action over to its successor (see stop).
 func (m *NodeManager) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithName("node-manager")
-	m.started = m.Clock.Now()
-	// No renewal yet: an agent that restarts and cannot renew at once fails its node, since its
-	// previous run may have renewed last just before it stopped, and the manager times the Lease
-	// from that renewal.
-	m.lastRenewed = time.Time{}
-	m.incarnation = uint64(m.started.UnixNano())
+	ctx = ctrl.LoggerInto(ctx, log)
+	now := m.Clock.Now()
+	// No renewal yet: an agent that restarts counts as unrenewed since its start, since its
+	// previous run may have renewed just before it stopped, and the manager times the Lease from
+	// that renewal.
+	m.mu.Lock()
+	m.s = shared{started: now, fed: true}
+	m.mu.Unlock()
+	m.incarnation = uint64(now.UnixNano())
+	m.kick, m.nudge = make(chan struct{}, 1), make(chan struct{}, 1)
+	var guard sync.WaitGroup
 	defer func() {
+		guard.Wait()
 		if m.fencer != nil {
-			_ = m.fencer.Close()
+			m.stop(ctx)
+			if err := m.fencer.Close(); err != nil {
+				log.Error(err, "closing the fence action")
+			}
 		}
 	}()
 	for ctx.Err() == nil {
@@ -96,6 +225,14 @@ func (m *NodeManager) Start(ctx context.Context) error {
 			}
 			continue
 		}
+		m.mu.Lock()
+		first := m.s.desired == 0
+		m.s.cluster, m.s.desired = qd, m.desired(qd)
+		m.s.detection = cfg.Interval * time.Duration(cfg.Threshold)
+		m.mu.Unlock()
+		if first {
+			guard.Go(func() { m.guard(ctx) })
+		}
 		if err := m.run(ctx, cfg, qd); err != nil && ctx.Err() == nil {
 			log.Error(err, "heartbeats stopped; restarting")
 			sleep(ctx, m.Clock, time.Second)
@@ -104,11 +241,22 @@ func (m *NodeManager) Start(ctx context.Context) error {
 	return nil
 }
 
+// desired is the lease duration the agent means to act on under the cluster qd: its
+// spec.leaseDuration, lengthened when the fence action's watchdog granted a longer timeout than
+// the renew deadline, so that the deadline covers it (RULES section 1).
+func (m *NodeManager) desired(qd *wolfpackv1alpha1.QuorumDisk) time.Duration {
+	d := qd.Spec.LeaseDurationOrDefault()
+	if t, ok := m.fencer.(interface{ Timeout() time.Duration }); ok {
+		d = max(d, LeaseCovering(t.Timeout()))
+	}
+	return d
+}
+
 // config reads the cluster and its key and makes the transport's configuration.
 func (m *NodeManager) config(ctx context.Context) (heartbeat.Config, *wolfpackv1alpha1.QuorumDisk, error) {
-	qd := &wolfpackv1alpha1.QuorumDisk{}
-	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
-		return heartbeat.Config{}, nil, fmt.Errorf("reading QuorumDisk %s: %w", m.Cluster, err)
+	qd, err := m.cluster(ctx)
+	if err != nil {
+		return heartbeat.Config{}, nil, err
 	}
 	key, err := m.key(ctx, qd)
 	if err != nil {
@@ -147,10 +295,23 @@ func (m *NodeManager) config(ctx context.Context) (heartbeat.Config, *wolfpackv1
 	}, qd, nil
 }
 
+// cluster reads the QuorumDisk (from the cache), bounded by the renew interval.
+func (m *NodeManager) cluster(ctx context.Context) (*wolfpackv1alpha1.QuorumDisk, error) {
+	ctx, cancel := m.call(ctx)
+	defer cancel()
+	qd := &wolfpackv1alpha1.QuorumDisk{}
+	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
+		return nil, fmt.Errorf("reading QuorumDisk %s: %w", m.Cluster, err)
+	}
+	return qd, nil
+}
+
 // key reads the heartbeat key from the Secret the cluster names. The key is never logged.
 func (m *NodeManager) key(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk) ([]byte, error) {
 	ref := qd.Spec.KeySecretRef
 	s := &corev1.Secret{}
+	ctx, cancel := m.call(ctx)
+	defer cancel()
 	if err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
 		return nil, fmt.Errorf("reading the heartbeat key Secret %s/%s (spec.keySecretRef of QuorumDisk %s): %w", ref.Namespace, ref.Name, qd.Name, err)
 	}
@@ -208,8 +369,8 @@ func (m *NodeManager) networks(ctx context.Context, qd *wolfpackv1alpha1.QuorumD
 // that holds this node's address on the cluster's first Public heartbeat network (or its
 // InternalIP when the cluster configures no networks). It is empty when there is none.
 func (m *NodeManager) DefaultInterface(ctx context.Context, addrs ipaddr.Manager) string {
-	qd := &wolfpackv1alpha1.QuorumDisk{}
-	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
+	qd, err := m.cluster(ctx)
+	if err != nil {
 		return ""
 	}
 	networks, err := m.networks(ctx, qd)
@@ -234,6 +395,8 @@ func (m *NodeManager) internalIP(ctx context.Context) (netip.Addr, error) {
 		return a, nil
 	}
 	n := &corev1.Node{}
+	ctx, cancel := m.call(ctx)
+	defer cancel()
 	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Node}, n); err != nil {
 		return netip.Addr{}, fmt.Errorf("reading Node %s: %w", m.Node, err)
 	}
@@ -245,9 +408,12 @@ func (m *NodeManager) internalIP(ctx context.Context) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("node %s has no InternalIP, and QuorumDisk %s configures no heartbeat networks", m.Node, m.Cluster)
 }
 
-// run exchanges heartbeats under cfg until ctx ends or the cluster's settings change.
+// run exchanges heartbeats under cfg and renews the node's Lease until ctx ends or the cluster's
+// heartbeat settings change. Every API call it makes is bounded by the renew interval, so a
+// black-holed API server slows the renewals down but does not stop them; the node's deadlines are
+// the guard's, which no call holds up.
 func (m *NodeManager) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpackv1alpha1.QuorumDisk) error {
-	t, err := heartbeat.New(cfg)
+	t, err := m.newTransport(cfg)
 	if err != nil {
 		return err
 	}
@@ -257,51 +423,65 @@ func (m *NodeManager) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpac
 	done := make(chan error, 1)
 	go func() { done <- t.Run(ctx) }()
 
-	leaseDuration := qd.Spec.LeaseDurationOrDefault()
-	detection := cfg.Interval * time.Duration(cfg.Threshold)
-	renew := m.Clock.NewTicker(membership.RenewInterval(leaseDuration, detection))
-	defer renew.Stop()
+	// These heartbeats have heard nothing yet: the view means something once they have listened
+	// for a whole detection period.
+	m.mu.Lock()
+	m.s.hearing, m.s.listening = t, m.Clock.Now()
+	every := m.s.renewInterval()
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.s.hearing = nil
+		m.mu.Unlock()
+		wake(m.kick)
+	}()
+
 	private := map[string]bool{}
 	for _, n := range cfg.Networks {
 		private[n.Name] = n.Private
 	}
-	renewEvery := membership.RenewInterval(leaseDuration, detection)
-	// These heartbeats have heard nothing yet: the view means something once they have listened
-	// for a whole detection period.
-	listening := m.Clock.Now()
-	for {
-		joined := m.Clock.Since(listening) >= detection
-		reachable := t.Reachable()
-		view := membership.View{Incarnation: m.incarnation, Joined: joined, Peers: reachable,
-			Addresses: addresses(cfg.Networks), Fenced: m.fenced}
-		t.SetViewDigest(view.Digest())
-		began := m.Clock.Now()
-		// A renewal that hangs must not keep the agent from noticing its renew deadline.
-		rctx, rcancel := context.WithTimeout(ctx, renewEvery)
-		err := m.renew(rctx, view, leaseDuration)
-		rcancel()
-		if err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "renewing the node Lease")
-		} else {
-			m.lastRenewed = began
-			if !m.fenced {
-				if err := m.fencer.Heartbeat(); err != nil {
-					ctrl.LoggerFrom(ctx).Error(err, "feeding the fence action")
+	// The Changes reader: Events, and a new decision and view at every change of what the node
+	// hears.
+	var reader sync.WaitGroup
+	defer reader.Wait()
+	defer cancel()
+	reader.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c, ok := <-t.Changes():
+				if !ok {
+					return
 				}
+				wake(m.kick)
+				m.record(qd, c, private)
+				wake(m.nudge)
 			}
 		}
-		// After the renewal: its outcome counts, and the next one reports the decision.
-		m.decide(ctx, joined, reachable, leaseDuration)
+	})
+
+	renew := m.Clock.NewTicker(every)
+	defer func() { renew.Stop() }()
+	for {
+		m.renewOnce(ctx, t, cfg)
 		if peers, err := m.peers(ctx); err == nil {
 			t.SetPeers(peers)
+		}
+		m.mu.Lock()
+		now := m.s.renewInterval()
+		m.mu.Unlock()
+		if now != every {
+			// A new lease duration: renew at its interval.
+			renew.Stop()
+			every, renew = now, m.Clock.NewTicker(now)
 		}
 		select {
 		case <-ctx.Done():
 			return <-done
 		case err := <-done:
 			return err
-		case c := <-t.Changes():
-			m.record(qd, c, private)
+		case <-m.nudge:
 		case <-renew.C():
 			if m.changed(ctx, qd, cfg) {
 				ctrl.LoggerFrom(ctx).Info("the cluster's heartbeat settings or key changed; restarting the heartbeats")
@@ -312,33 +492,30 @@ func (m *NodeManager) run(ctx context.Context, cfg heartbeat.Config, qd *wolfpac
 	}
 }
 
-// decide fails the node when it must (see MustFail), and takes it back when it no longer must.
-// While failed, it fences again at every renewal: the kubelet restarts what it still knows.
-func (m *NodeManager) decide(ctx context.Context, joined bool, reachable map[string][]string, leaseDuration time.Duration) {
-	qd := &wolfpackv1alpha1.QuorumDisk{}
-	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, qd); err != nil {
-		qd = nil
+// renewOnce writes the node's Lease with what it hears now, and reads the cluster again (from the
+// cache) for its members, its quorum disk's owner and its lease duration.
+func (m *NodeManager) renewOnce(ctx context.Context, t Transport, cfg heartbeat.Config) {
+	now := m.Clock.Now()
+	m.mu.Lock()
+	view := membership.View{Incarnation: m.incarnation, Joined: m.s.joined(now), Peers: t.Reachable(),
+		Addresses: addresses(cfg.Networks), Fenced: m.s.fenced}
+	m.s.view = &view
+	d := m.s.desired
+	m.mu.Unlock()
+	t.SetViewDigest(view.Digest())
+	if err := m.renew(ctx, view, d); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "renewing the node Lease")
+	} else {
+		m.mu.Lock()
+		m.s.lastRenewed, m.s.published = now, d
+		m.mu.Unlock()
 	}
-	must, why := MustFail(m.Node, m.Clock.Since(m.lastRenewed), leaseDuration, joined, reachable, qd)
-	switch {
-	case must:
-		fctx, cancel := context.WithTimeout(ctx, RenewDeadline(leaseDuration)/2)
-		report, err := m.fencer.Fence(fctx)
-		cancel()
-		if !m.fenced {
-			m.fenced = true
-			ctrl.LoggerFrom(ctx).Info("failing the node", "why", why, "report", report.String(), "error", err)
-			m.Recorder.Eventf(clusterRef(m.Cluster), nil, corev1.EventTypeWarning, wolfpackv1alpha1.SelfFencedReason, "Fence",
-				"node %s failed itself: %s; %s", m.Node, why, report.String())
-		}
-		if err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "fencing")
-		}
-	case m.fenced:
-		m.fenced = false
-		m.Recorder.Eventf(clusterRef(m.Cluster), nil, corev1.EventTypeNormal, wolfpackv1alpha1.RejoinedReason, "Fence",
-			"node %s has its Lease and quorum again", m.Node)
+	if qd, err := m.cluster(ctx); err == nil {
+		m.mu.Lock()
+		m.s.cluster, m.s.desired = qd, m.desired(qd)
+		m.mu.Unlock()
 	}
+	wake(m.kick)
 }
 
 // clusterRef is the QuorumDisk Events are about, when it cannot be read.
@@ -365,8 +542,8 @@ const keyRecheck = time.Minute
 // it reads the cluster from the cache and the Secret, which is not cached, only now and then. A
 // change that cannot be read or used keeps the running heartbeats as they are.
 func (m *NodeManager) changed(ctx context.Context, qd *wolfpackv1alpha1.QuorumDisk, cfg heartbeat.Config) bool {
-	now := &wolfpackv1alpha1.QuorumDisk{}
-	if err := m.Client.Get(ctx, client.ObjectKey{Name: m.Cluster}, now); err != nil {
+	now, err := m.cluster(ctx)
+	if err != nil {
 		return false
 	}
 	if now.Generation == qd.Generation {
@@ -388,6 +565,8 @@ func (m *NodeManager) changed(ctx context.Context, qd *wolfpackv1alpha1.QuorumDi
 // peers are the other agents of the cluster, with their addresses from their Leases.
 func (m *NodeManager) peers(ctx context.Context) ([]heartbeat.Peer, error) {
 	var leases coordinationv1.LeaseList
+	ctx, cancel := m.call(ctx)
+	defer cancel()
 	if err := m.Client.List(ctx, &leases, client.InNamespace(m.LeaseNamespace),
 		client.MatchingLabels{wolfpackv1alpha1.ClusterLabel: m.Cluster}); err != nil {
 		return nil, err
@@ -413,16 +592,24 @@ func (m *NodeManager) peers(ctx context.Context) ([]heartbeat.Peer, error) {
 	return out, nil
 }
 
-// renew writes the node's Lease with view.
+// renew writes the node's Lease with view and the lease duration the agent acts on, each call
+// bounded by the renew interval. A Lease read anew (the first time, or after a failed write) tells
+// which duration the manager judges the node by until the write succeeds.
 func (m *NodeManager) renew(ctx context.Context, view membership.View, duration time.Duration) error {
 	if m.lease == nil {
 		l := &coordinationv1.Lease{}
-		err := m.APIReader.Get(ctx, client.ObjectKey{Namespace: m.LeaseNamespace, Name: m.Node}, l)
+		gctx, cancel := m.call(ctx)
+		err := m.APIReader.Get(gctx, client.ObjectKey{Namespace: m.LeaseNamespace, Name: m.Node}, l)
+		cancel()
 		switch {
 		case apierrors.IsNotFound(err):
 			l = &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: m.LeaseNamespace, Name: m.Node}}
 		case err != nil:
-			return err
+			return fmt.Errorf("reading Lease %s/%s: %w", m.LeaseNamespace, m.Node, err)
+		case ptr.Deref(l.Spec.HolderIdentity, "") == m.Node && l.Spec.LeaseDurationSeconds != nil:
+			m.mu.Lock()
+			m.s.published = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
+			m.mu.Unlock()
 		}
 		m.lease = l
 	}
@@ -432,11 +619,13 @@ func (m *NodeManager) renew(ctx context.Context, view membership.View, duration 
 	l.Spec.HolderIdentity = ptr.To(m.Node)
 	l.Spec.LeaseDurationSeconds = ptr.To(int32((duration + time.Second - 1) / time.Second)) //nolint:gosec // at most 5m, by the CRD's validation
 	l.Spec.RenewTime = ptr.To(metav1.NewMicroTime(m.Clock.Now()))
+	wctx, cancel := m.call(ctx)
+	defer cancel()
 	var err error
 	if l.ResourceVersion == "" {
-		err = m.Client.Create(ctx, l)
+		err = m.Client.Create(wctx, l)
 	} else {
-		err = m.Client.Update(ctx, l)
+		err = m.Client.Update(wctx, l)
 	}
 	if err != nil {
 		m.lease = nil // read it again next time

@@ -7,6 +7,7 @@ package agent
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,29 +29,108 @@ func RenewDeadline(leaseDuration time.Duration) time.Duration {
 	return leaseDuration * 2 / 3
 }
 
-// MustFail says whether the agent of node must fail its node, and why: when it has not renewed its
-// Lease for longer than the renew deadline (unrenewed), or, once it has listened for a detection
-// period (joined), when its side of the cluster (itself and the peers it hears, reachable) has no
-// quorum under the cluster's rules. qd is the cluster as last read, nil when it cannot be read.
-func MustFail(node string, unrenewed, leaseDuration time.Duration, joined bool, reachable map[string][]string,
-	qd *wolfpackv1alpha1.QuorumDisk,
-) (bool, string) {
-	if unrenewed > RenewDeadline(leaseDuration) {
-		return true, fmt.Sprintf("its Lease has not been renewed for %s, past the renew deadline %s",
-			unrenewed.Round(time.Millisecond), RenewDeadline(leaseDuration))
+// FenceBudget is B(d), the time the fence path may take after the renew deadline: the last third
+// of the lease duration.
+func FenceBudget(leaseDuration time.Duration) time.Duration {
+	return leaseDuration - RenewDeadline(leaseDuration)
+}
+
+// LeaseCovering is the shortest lease duration, in whole seconds (as a Lease publishes it), whose
+// renew deadline is at least timeout: the duration an agent publishes when its watchdog resets
+// the node only timeout after the last feed.
+func LeaseCovering(timeout time.Duration) time.Duration {
+	d := (3*timeout + 1) / 2
+	if r := d % time.Second; r != 0 {
+		d += time.Second - r
 	}
-	if !joined || qd == nil {
+	return d
+}
+
+// Evidence is what an agent knows when it decides whether to fail its node.
+type Evidence struct {
+	// Node is the agent's node.
+	Node string
+	// Unrenewed is how long it is, on the agent's monotonic clock, since the start of its last
+	// successful Lease write; for an agent that has not written its Lease yet, since the agent
+	// started (its predecessor may have renewed just before it stopped).
+	Unrenewed time.Duration
+	// LeaseDuration is d, the lease duration the agent acts on (and publishes in its Lease).
+	LeaseDuration time.Duration
+	// Joined is true once the agent's heartbeats have listened for a whole detection period.
+	Joined bool
+	// Reachable are the peers the agent hears now, with the networks it hears each on
+	// (heartbeat Transport.Reachable).
+	Reachable map[string][]string
+	// HeardBy are the peers whose latest heartbeats say that they hear this node (heartbeat
+	// Transport.HeardBy).
+	HeardBy map[string]bool
+	// Cluster is the QuorumDisk as last read, nil when it has never been read: its member nodes
+	// and the quorum disk's owner.
+	Cluster *wolfpackv1alpha1.QuorumDisk
+}
+
+// MustFail says whether the agent of e.Node must fail its node, and why (RULES section 4), on the
+// agent's monotonic clock:
+//
+//   - F1, quorum: once joined, when its side of the cluster, itself and the peers it hears both
+//     ways (Mutual), has no quorum under the cluster's rules (membership.MustFence, the function
+//     the manager applies to the same evidence).
+//   - F2, API loss: when it has not renewed its Lease for longer than the renew deadline R(d),
+//     unless it is joined and hears, both ways, every other member of the cluster (full mutual
+//     connectivity): then every peer's view hears it, so the manager does not count it as down
+//     while those views are fresh. An agent that does not know the members (never read the
+//     cluster, or read no member list) or is the only member has no such exception: nobody
+//     vouches for it.
+func MustFail(e Evidence) (bool, string) {
+	qd := e.Cluster
+	mutual := Mutual(e.Reachable, e.HeardBy)
+	if e.Joined && qd != nil {
+		q := membership.Quorum{Type: qd.Spec.QuorumTypeOrDefault(), Owner: qd.Status.Owner,
+			Members: max(len(qd.Status.Nodes), len(mutual)+1)}
+		if no, reason := membership.MustFence(e.Node, mutual, q); no {
+			return true, "its side of the cluster has no quorum: " + reason
+		}
+	}
+	if e.Unrenewed <= RenewDeadline(e.LeaseDuration) {
 		return false, ""
 	}
-	hears := make([]string, 0, len(reachable))
-	for peer := range reachable {
-		hears = append(hears, peer)
+	if e.Joined && fullyConnected(e.Node, mutual, qd) {
+		return false, ""
 	}
-	q := membership.Quorum{Type: qd.Spec.QuorumTypeOrDefault(), Owner: qd.Status.Owner, Members: max(len(qd.Status.Nodes), len(hears)+1)}
-	if no, reason := membership.MustFence(node, hears, q); no {
-		return true, "its side of the cluster has no quorum: " + reason
+	return true, fmt.Sprintf("its Lease has not been renewed for %s, past the renew deadline %s, and it does not hear every other member both ways (it does: %v)",
+		e.Unrenewed.Round(time.Millisecond), RenewDeadline(e.LeaseDuration), mutual)
+}
+
+// fullyConnected reports whether mutual holds every member of the cluster qd other than node, and
+// there is at least one: full mutual connectivity.
+func fullyConnected(node string, mutual []string, qd *wolfpackv1alpha1.QuorumDisk) bool {
+	if qd == nil {
+		return false
 	}
-	return false, ""
+	others := 0
+	for _, n := range qd.Status.Nodes {
+		if n.Name == node {
+			continue
+		}
+		if !slices.Contains(mutual, n.Name) {
+			return false
+		}
+		others++
+	}
+	return others > 0
+}
+
+// Mutual are the peers this node hears (reachable: heard on at least one network) that also hear
+// it (heardBy), sorted: mutual(X) of RULES section 2.
+func Mutual(reachable map[string][]string, heardBy map[string]bool) []string {
+	out := make([]string, 0, len(reachable))
+	for peer, networks := range reachable {
+		if len(networks) > 0 && heardBy[peer] {
+			out = append(out, peer)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // addressIn is the first of addrs in cidr: this node's address on a heartbeat network.

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -231,12 +232,15 @@ func TestMonitorCondition(t *testing.T) {
 	}
 }
 
+// TestMustFail is the matrix of RULES F1 (quorum, from mutual hearing) and F2 (API loss, with its
+// one exception: full mutual connectivity), for node b.
 func TestMustFail(t *testing.T) {
 	lease := 9 * time.Second // renew deadline 6s
-	cluster := func(typ wp.QuorumType, owner string, members int) *wp.QuorumDisk {
+	late := 6*time.Second + time.Millisecond
+	cluster := func(typ wp.QuorumType, owner string, members ...string) *wp.QuorumDisk {
 		qd := builder.QuorumDisk("demo").QuorumType(typ).Owner(owner).Obj()
-		for range members {
-			qd.Status.Nodes = append(qd.Status.Nodes, wp.NodeStatus{})
+		for _, n := range members {
+			qd.Status.Nodes = append(qd.Status.Nodes, wp.NodeStatus{Name: n})
 		}
 		return qd
 	}
@@ -247,32 +251,72 @@ func TestMustFail(t *testing.T) {
 		}
 		return m
 	}
+	heardBy := func(peers ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, p := range peers {
+			m[p] = true
+		}
+		return m
+	}
+	two := cluster(wp.DiskOnly, "a", "a", "b")
 	cases := []struct {
 		name      string
 		unrenewed time.Duration
 		joined    bool
 		reachable map[string][]string
+		heardBy   map[string]bool
 		qd        *wp.QuorumDisk
 		want      string // the reason, "" for no
 	}{
-		{"renewed and hearing the owner", time.Second, true, hears("a"), cluster(wp.DiskOnly, "a", 2), ""},
-		{"renew deadline passed, API unreachable", 6*time.Second + time.Millisecond, true, hears("a"), nil, "past the renew deadline 6s"},
-		{"renew deadline passed even as the owner", 7 * time.Second, true, nil, cluster(wp.DiskOnly, "b", 2), "past the renew deadline"},
-		{"DiskOnly, does not hear the owner", time.Second, true, nil, cluster(wp.DiskOnly, "a", 2), "owned by a, which it does not hear"},
-		{"DiskOnly, is the owner", time.Second, true, nil, cluster(wp.DiskOnly, "b", 2), ""},
-		{"DiskOnly, nobody owns the disk yet", time.Second, true, nil, cluster(wp.DiskOnly, "", 2), ""},
-		{"not joined: too early to tell", time.Second, false, nil, cluster(wp.DiskOnly, "a", 2), ""},
-		{"cluster unreadable, Lease renewed", time.Second, true, nil, nil, ""},
-		{"NodeMajority, alone of three", time.Second, true, nil, cluster(wp.NodeMajority, "", 3), "1 of 3 node votes"},
-		{"NodeMajority, two of three", time.Second, true, hears("c"), cluster(wp.NodeMajority, "", 3), ""},
+		{"renewed and hearing the owner both ways", time.Second, true, hears("a"), heardBy("a"), two, ""},
+
+		// F2: API loss.
+		{"renew deadline passed, cluster never read", late, true, hears("a"), heardBy("a"), nil, "past the renew deadline 6s"},
+		{"renew deadline passed, not joined", late, false, hears("a"), heardBy("a"), two, "past the renew deadline"},
+		{"renew deadline passed even as the owner, hearing nobody", 7 * time.Second, true, nil, nil, cluster(wp.DiskOnly, "b", "a", "b"), "past the renew deadline"},
+		{"API loss with full mutual connectivity keeps running", late, true, hears("a"), heardBy("a"), two, ""},
+		{"API loss with full mutual connectivity, long after", time.Hour, true, hears("a"), heardBy("a"), two, ""},
+		{"API loss, one-way: b hears a, a does not hear b", late, true, hears("a"), nil, cluster(wp.DiskOnly, "b", "a", "b"), "past the renew deadline"},
+		{"API loss, one-way: a hears b, b does not hear a", late, true, nil, heardBy("a"), cluster(wp.DiskOnly, "b", "a", "b"), "past the renew deadline"},
+		{"API loss, mutual with a but not with c", late, true, hears("a", "c"), heardBy("a"), cluster(wp.NodeMajority, "", "a", "b", "c"), "past the renew deadline"},
+		{"API loss, mutual with every other member of three", late, true, hears("a", "c"), heardBy("a", "c"), cluster(wp.NodeMajority, "", "a", "b", "c"), ""},
+		{"API loss, alone in a one-node cluster: no peer vouches for it", late, true, nil, nil, cluster(wp.DiskOnly, "b", "b"), "past the renew deadline"},
+		{"API loss, members unknown", late, true, hears("a"), heardBy("a"), cluster(wp.DiskOnly, "a"), "past the renew deadline"},
+
+		// F1: quorum, once joined, from mutual hearing.
+		{"DiskOnly, does not hear the owner", time.Second, true, nil, nil, two, "owned by a, which it does not hear"},
+		{"DiskOnly, one-way loss: b hears the owner, the owner does not hear b", time.Second, true, hears("a"), nil, two, "owned by a, which it does not hear"},
+		{"DiskOnly, one-way loss: the owner hears b, b does not hear it", time.Second, true, nil, heardBy("a"), two, "owned by a, which it does not hear"},
+		{"DiskOnly, is the owner", time.Second, true, nil, nil, cluster(wp.DiskOnly, "b", "a", "b"), ""},
+		{"DiskOnly, nobody owns the disk yet", time.Second, true, nil, nil, cluster(wp.DiskOnly, "", "a", "b"), ""},
+		{"not joined: too early to tell", time.Second, false, nil, nil, two, ""},
+		{"cluster never read, Lease renewed", time.Second, true, nil, nil, nil, ""},
+		{"NodeMajority, alone of three", time.Second, true, nil, nil, cluster(wp.NodeMajority, "", "a", "b", "c"), "1 of 3 node votes"},
+		{"NodeMajority, two of three", time.Second, true, hears("c"), heardBy("c"), cluster(wp.NodeMajority, "", "a", "b", "c"), ""},
+		{"NodeMajority, hears c one way only", time.Second, true, hears("c"), nil, cluster(wp.NodeMajority, "", "a", "b", "c"), "1 of 3 node votes"},
+		{"heard-by without hearing is no side", time.Second, true, nil, heardBy("c"), cluster(wp.NodeMajority, "", "a", "b", "c"), "1 of 3 node votes"},
+		{"full mutual connectivity but no quorum: F1 still applies", late, true, hears("a"), heardBy("a"), cluster(wp.DiskOnly, "x", "a", "b"), "owned by x"},
+
+		// A restarted agent counts as unrenewed since its start.
+		{"restarted, renews within the deadline of its start", 5 * time.Second, false, nil, nil, two, ""},
+		{"restarted, cannot renew, full mutual connectivity", late, true, hears("a"), heardBy("a"), two, ""},
+		{"restarted, cannot renew, still listening", late, false, hears("a"), heardBy("a"), two, "past the renew deadline"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, why := MustFail("b", tc.unrenewed, lease, tc.joined, tc.reachable, tc.qd)
+			got, why := MustFail(Evidence{Node: "b", Unrenewed: tc.unrenewed, LeaseDuration: lease, Joined: tc.joined,
+				Reachable: tc.reachable, HeardBy: tc.heardBy, Cluster: tc.qd})
 			if got != (tc.want != "") || !strings.Contains(why, tc.want) {
 				t.Errorf("MustFail = %v (%q), want %q", got, why, tc.want)
 			}
 		})
+	}
+}
+
+func TestMutual(t *testing.T) {
+	got := Mutual(map[string][]string{"a": {"public"}, "c": {"public"}, "d": nil}, map[string]bool{"a": true, "b": true, "c": false, "d": true})
+	if !slices.Equal(got, []string{"a"}) {
+		t.Errorf("Mutual = %v, want [a]", got)
 	}
 }
 
@@ -283,5 +327,20 @@ func TestAddressIn(t *testing.T) {
 		if (want == "") == ok || (ok && got.String() != want) {
 			t.Errorf("addressIn(%s) = %v, %v; want %q", cidr, got, ok, want)
 		}
+	}
+}
+
+func TestLeaseCovering(t *testing.T) {
+	for timeout, want := range map[time.Duration]time.Duration{
+		12 * time.Second: 18 * time.Second, 10 * time.Second: 15 * time.Second, 7 * time.Second: 11 * time.Second,
+		40 * time.Second: time.Minute, time.Second: 2 * time.Second,
+	} {
+		got := LeaseCovering(timeout)
+		if got != want || RenewDeadline(got) < timeout {
+			t.Errorf("LeaseCovering(%s) = %s (R = %s), want %s", timeout, got, RenewDeadline(got), want)
+		}
+	}
+	if got := FenceBudget(9 * time.Second); got != 3*time.Second {
+		t.Errorf("FenceBudget(9s) = %s, want 3s", got)
 	}
 }

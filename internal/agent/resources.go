@@ -1,8 +1,12 @@
 package agent
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,15 +52,24 @@ type Resources struct {
 	DefaultInterface func() string
 	// Monitor runs the health checks.
 	Monitor Checker
+	// CallTimeout bounds each API call; defaultCallTimeout when zero.
+	CallTimeout time.Duration
 
 	// lastRun remembers when each check last ran, by check key.
 	lastRun sync.Map
 }
 
+// call bounds one API call.
+func (r *Resources) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, cmp.Or(r.CallTimeout, defaultCallTimeout))
+}
+
 // Reconcile brings one resource's address and health checks in line with its placement.
 func (r *Resources) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	res := &wolfpackv1alpha1.Resource{}
-	if err := r.Client.Get(ctx, req.NamespacedName, res); err != nil {
+	gctx, cancel := r.call(ctx)
+	defer cancel()
+	if err := r.Client.Get(gctx, req.NamespacedName, res); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if res.Spec.IPAddress != nil {
@@ -157,6 +170,8 @@ func (r *Resources) pod(ctx context.Context, res *wolfpackv1alpha1.Resource) (*c
 		return nil, nil
 	}
 	var pods corev1.PodList
+	ctx, cancel := r.call(ctx)
+	defer cancel()
 	if err := r.Client.List(ctx, &pods, client.InNamespace(res.Namespace),
 		client.MatchingLabels{wolfpackv1alpha1.ResourceLabel: res.Name}); err != nil {
 		return nil, err
@@ -184,6 +199,8 @@ func (r *Resources) apply(ctx context.Context, res *wolfpackv1alpha1.Resource, c
 		"metadata": map[string]any{"name": res.Name, "namespace": res.Namespace, "resourceVersion": res.ResourceVersion},
 		"status":   map[string]any{"conditions": []any{cond}},
 	}}
+	ctx, cancel := r.call(ctx)
+	defer cancel()
 	err = r.Client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager(r.Node)), client.ForceOwnership)
 	if apierrors.IsConflict(err) {
 		// The resource changed meanwhile; its new version is reconciled anew.
@@ -205,4 +222,126 @@ func (r *Resources) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(concurrency, 1)}).
 		Named("agent-resource").
 		Complete(r)
+}
+
+// FloatingAddresses is the agent's ipaddr.Manager: it remembers every floating address this node
+// holds for its groups (added here, or found present, as by a previous run of the agent), so that
+// the fence path can remove them all, and it adds none while the node is fenced.
+type FloatingAddresses struct {
+	ipaddr.Manager
+
+	// op lets one Add, Remove or Fence change the host at a time; Fence waits for it only as
+	// long as its context lets it, so that an Add stuck in the kernel fails the fence (which is
+	// retried) rather than holding up the agent's guard.
+	op chan struct{}
+	// mu guards held and fenced; it is never held across a call to the host.
+	mu     sync.Mutex
+	held   map[ipaddr.Address]bool
+	fenced bool
+}
+
+// NewFloatingAddresses returns the floating addresses kept through m.
+func NewFloatingAddresses(m ipaddr.Manager) *FloatingAddresses {
+	return &FloatingAddresses{Manager: m, op: make(chan struct{}, 1), held: map[ipaddr.Address]bool{}}
+}
+
+// ErrFenced is the error of adding a floating address on a fenced node.
+var ErrFenced = errors.New("the node is fenced: it holds no floating address")
+
+func (f *FloatingAddresses) acquire(ctx context.Context) error {
+	select {
+	case f.op <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *FloatingAddresses) release() { <-f.op }
+
+// Add adds a unless the node is fenced.
+func (f *FloatingAddresses) Add(ctx context.Context, a ipaddr.Address) error {
+	if err := f.acquire(ctx); err != nil {
+		return fmt.Errorf("adding %s: %w", a, err)
+	}
+	defer f.release()
+	f.mu.Lock()
+	fenced := f.fenced
+	if !fenced {
+		// Held from the first attempt: a failed Add may have left the address on its interface.
+		f.held[a] = true
+	}
+	f.mu.Unlock()
+	if fenced {
+		return fmt.Errorf("adding %s: %w", a, ErrFenced)
+	}
+	return f.Manager.Add(ctx, a)
+}
+
+// Remove removes a.
+func (f *FloatingAddresses) Remove(ctx context.Context, a ipaddr.Address) error {
+	if err := f.acquire(ctx); err != nil {
+		return fmt.Errorf("removing %s: %w", a, err)
+	}
+	defer f.release()
+	if err := f.Manager.Remove(ctx, a); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	delete(f.held, a)
+	f.mu.Unlock()
+	return nil
+}
+
+// Present reports whether a is on its interface, and remembers it as held when it is.
+func (f *FloatingAddresses) Present(a ipaddr.Address) (bool, error) {
+	ok, err := f.Manager.Present(a)
+	if ok {
+		f.mu.Lock()
+		f.held[a] = true
+		f.mu.Unlock()
+	}
+	return ok, err
+}
+
+// Held returns the addresses held, sorted.
+func (f *FloatingAddresses) Held() []ipaddr.Address {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]ipaddr.Address, 0, len(f.held))
+	for a := range f.held {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b ipaddr.Address) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+// Fence stops adding addresses and removes every one held, within ctx. Its error names each
+// address it could not remove; those stay held, for the next call.
+func (f *FloatingAddresses) Fence(ctx context.Context) error {
+	f.mu.Lock()
+	f.fenced = true
+	f.mu.Unlock()
+	if err := f.acquire(ctx); err != nil {
+		return fmt.Errorf("removing the floating addresses: another change of them is under way: %w", err)
+	}
+	defer f.release()
+	var errs []error
+	for _, a := range f.Held() {
+		if err := f.Manager.Remove(ctx, a); err != nil {
+			errs = append(errs, fmt.Errorf("removing floating address %s: %w", a, err))
+			continue
+		}
+		f.mu.Lock()
+		delete(f.held, a)
+		f.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// Unfence lets addresses be added again, once the node is no longer fenced.
+func (f *FloatingAddresses) Unfence() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fenced = false
 }
