@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -34,6 +35,7 @@ const (
 type watchdog struct {
 	path   string
 	opts   Options
+	ctl    watchdogControl
 	mu     sync.Mutex
 	f      *os.File // nil once closed
 	fenced bool     // Fence has run: no more feeding, no magic close
@@ -43,11 +45,16 @@ type watchdog struct {
 // opts.WatchdogTimeout when that is positive. On a file that is not a watchdog device (a test's
 // regular file or FIFO) the ioctls fail with ENOTTY, which is ignored.
 func openWatchdog(opts Options) (Fencer, error) {
+	return openWatchdogWith(opts, ioctlControl{})
+}
+
+// openWatchdogWith is openWatchdog with the device's ioctls made by ctl.
+func openWatchdogWith(opts Options, ctl watchdogControl) (*watchdog, error) {
 	f, err := os.OpenFile(opts.WatchdogPath, os.O_WRONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open the watchdog: %w", err)
 	}
-	w := &watchdog{path: opts.WatchdogPath, opts: opts, f: f}
+	w := &watchdog{path: opts.WatchdogPath, opts: opts, ctl: ctl, f: f}
 	if opts.WatchdogTimeout > 0 {
 		s := seconds(opts.WatchdogTimeout)
 		if err := w.setTimeout(int(s)); err != nil && !errors.Is(err, unix.ENOTTY) {
@@ -120,10 +127,10 @@ func (w *watchdog) Close() error {
 // resetIn returns how long until the watchdog resets the node, at most: the time left, rounded
 // up to whole seconds, or else the timeout; zero when the device says neither.
 func (w *watchdog) resetIn() time.Duration {
-	if left, err := w.ioctlGetInt(unix.WDIOC_GETTIMELEFT); err == nil && left >= 0 {
+	if left, err := w.timeLeft(); err == nil && left >= 0 {
 		return time.Duration(left+1) * time.Second
 	}
-	if timeout, err := w.ioctlGetInt(unix.WDIOC_GETTIMEOUT); err == nil && timeout > 0 {
+	if timeout, err := w.getTimeout(); err == nil && timeout > 0 {
 		return time.Duration(timeout) * time.Second
 	}
 	return 0
@@ -131,15 +138,28 @@ func (w *watchdog) resetIn() time.Duration {
 
 // setTimeout sets the watchdog's timeout, which also feeds it.
 func (w *watchdog) setTimeout(seconds int) error {
-	return w.control(func(fd int) error { return unix.IoctlSetPointerInt(fd, unix.WDIOC_SETTIMEOUT, seconds) })
+	return w.control(func(fd int) error {
+		_, err := w.ctl.setTimeout(fd, seconds)
+		return err
+	})
 }
 
-// ioctlGetInt runs an ioctl that reads an int.
-func (w *watchdog) ioctlGetInt(req uint) (int, error) {
+// getTimeout returns the watchdog's timeout in seconds.
+func (w *watchdog) getTimeout() (int, error) {
+	return w.controlInt(w.ctl.getTimeout)
+}
+
+// timeLeft returns the seconds left before the watchdog resets the node.
+func (w *watchdog) timeLeft() (int, error) {
+	return w.controlInt(w.ctl.timeLeft)
+}
+
+// controlInt runs fn, which reads an int, on the device's file descriptor.
+func (w *watchdog) controlInt(fn func(fd int) (int, error)) (int, error) {
 	var v int
 	err := w.control(func(fd int) error {
 		var err error
-		v, err = unix.IoctlGetInt(fd, req)
+		v, err = fn(fd)
 		return err
 	})
 	return v, err
@@ -156,4 +176,36 @@ func (w *watchdog) control(fn func(fd int) error) error {
 		return err
 	}
 	return fnErr
+}
+
+// watchdogControl makes the ioctls of the watchdog API on an open device. It is a seam: a test
+// stands in for a device that grants another timeout than the one asked for.
+type watchdogControl interface {
+	// setTimeout asks for a timeout of seconds, which also feeds the watchdog, and returns the
+	// timeout that the device says it granted: the kernel writes it back into the argument.
+	setTimeout(fd, seconds int) (granted int, err error)
+	// getTimeout returns the watchdog's timeout in seconds.
+	getTimeout(fd int) (int, error)
+	// timeLeft returns the seconds left before the watchdog resets the node.
+	timeLeft(fd int) (int, error)
+}
+
+// ioctlControl is the watchdogControl of a real device.
+type ioctlControl struct{}
+
+func (ioctlControl) setTimeout(fd, seconds int) (int, error) {
+	// unix.IoctlSetPointerInt drops what the kernel writes back: the granted timeout.
+	v := int32(seconds)
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(unix.WDIOC_SETTIMEOUT), uintptr(unsafe.Pointer(&v))); errno != 0 {
+		return 0, errno
+	}
+	return int(v), nil
+}
+
+func (ioctlControl) getTimeout(fd int) (int, error) {
+	return unix.IoctlGetInt(fd, unix.WDIOC_GETTIMEOUT)
+}
+
+func (ioctlControl) timeLeft(fd int) (int, error) {
+	return unix.IoctlGetInt(fd, unix.WDIOC_GETTIMELEFT)
 }

@@ -133,7 +133,7 @@ func TestWatchdogNotATTY(t *testing.T) {
 	if err := w.setTimeout(5); !errors.Is(err, unix.ENOTTY) {
 		t.Errorf("WDIOC_SETTIMEOUT on a regular file: %v, want ENOTTY", err)
 	}
-	if _, err := w.ioctlGetInt(unix.WDIOC_GETTIMEOUT); !errors.Is(err, unix.ENOTTY) {
+	if _, err := w.getTimeout(); !errors.Is(err, unix.ENOTTY) {
 		t.Errorf("WDIOC_GETTIMEOUT on a regular file: %v, want ENOTTY", err)
 	}
 	r, err := f.Fence(context.Background())
@@ -222,7 +222,7 @@ func TestWatchdogDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := f.(*watchdog)
-	timeout, err := w.ioctlGetInt(unix.WDIOC_GETTIMEOUT)
+	timeout, err := w.getTimeout()
 	t.Logf("timeout %ds (%v), reset in %s", timeout, err, w.resetIn())
 }
 
