@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -313,6 +314,9 @@ type watchdogControl interface {
 type ioctlControl struct{}
 
 func (ioctlControl) setTimeout(fd, seconds int) (int, error) {
+	if seconds < 0 || seconds > math.MaxInt32 {
+		return 0, fmt.Errorf("a watchdog timeout of %ds: %w", seconds, unix.EINVAL)
+	}
 	// unix.IoctlSetPointerInt drops what the kernel writes back: the granted timeout.
 	v := int32(seconds)
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(unix.WDIOC_SETTIMEOUT), uintptr(unsafe.Pointer(&v))); errno != 0 {
