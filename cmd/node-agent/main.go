@@ -71,6 +71,9 @@ type options struct {
 	qps            float64
 	burst          int
 	zap            zap.Options
+
+	// watchdogFallback is fence.Options.WatchdogFallbackPath (--watchdog-fallback).
+	watchdogFallback string
 }
 
 // addressFlag parses repeated --heartbeat-address network=ip.
@@ -116,6 +119,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8082", "Address of the /healthz and /readyz probes.")
 	fs.StringVar(&o.criEndpoint, "cri-endpoint", "unix:///run/containerd/containerd.sock",
 		"The container runtime's CRI socket, through which exec health checks run and the CRI fence action stops group containers.")
+	fs.StringVar(&o.watchdogFallback, "watchdog-fallback", "",
+		"A watchdog device (e.g. /dev/watchdog) that the CRI fence action feeds while the agent renews its Lease and stops feeding when a CRI fence fails, so that the node resets; empty for none.")
 	fs.StringVar(&o.monitorPath, "monitor-path", "/proc/self/exe", "Executable of the Resource Monitor (this program).")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "How many resources are checked at once.")
 	fs.DurationVar(&o.handover, "handover-timeout", defaultHandover,
@@ -136,6 +141,8 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("--concurrency must be at least 1, not %d", o.concurrency)
 	case o.handover < 0 || o.handover > maxHandover:
 		return nil, fmt.Errorf("--handover-timeout must be between 0 and %s, not %s", maxHandover, o.handover)
+	case o.watchdogFallback != "" && !strings.HasPrefix(o.watchdogFallback, "/"):
+		return nil, fmt.Errorf("--watchdog-fallback must be the absolute path of a watchdog device, not %q", o.watchdogFallback)
 	}
 	return o, nil
 }
@@ -229,7 +236,7 @@ func setup(mgr ctrl.Manager, o *options, clusterName string) error {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{},
 		Node: o.node, Cluster: clusterName, LeaseNamespace: o.leaseNamespace,
 		Addresses: o.addresses, HostAddrs: hostAddrs, Metrics: hbMetrics,
-		FenceOptions:      fence.Options{CRIEndpoint: o.criEndpoint},
+		FenceOptions:      fence.Options{CRIEndpoint: o.criEndpoint, WatchdogFallbackPath: o.watchdogFallback},
 		FloatingAddresses: addrs, HandoverTimeout: o.handover,
 	}
 	if err := mgr.Add(m); err != nil {

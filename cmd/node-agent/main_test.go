@@ -235,6 +235,15 @@ func TestParseFlags(t *testing.T) {
 				}
 				return nil
 			}},
+		{name: "watchdog fallback", args: []string{"--node-name=n1", "--watchdog-fallback=/dev/watchdog1"},
+			check: func(o *options) error {
+				if o.watchdogFallback != "/dev/watchdog1" {
+					return fmt.Errorf("watchdog fallback %q, want /dev/watchdog1", o.watchdogFallback)
+				}
+				return nil
+			}},
+		{name: "relative watchdog fallback", args: []string{"--node-name=n1", "--watchdog-fallback=watchdog"},
+			wantErr: `--watchdog-fallback must be the absolute path of a watchdog device, not "watchdog"`},
 		{name: "no node name", wantErr: "--node-name (or $NODE_NAME) is required"},
 		{name: "address without a network", args: []string{"--node-name=n1", "--heartbeat-address=10.0.0.1"},
 			wantErr: `want network=ip, got "10.0.0.1"`},

@@ -74,6 +74,7 @@ warrants a warning or failed, and what to do about it:
                       reporting an address in each configured network
   quorum disk         the PersistentVolumeClaim exists, is ReadWriteOnce and is Bound
   heartbeat key       the Secret and key of keySecretRef exist, with at least 32 bytes
+  fencing             every member fences with Watchdog: CRI and None do not cover a hung agent
   rbac                the manager's and the agents' service accounts may do what they must
                       (asked with SubjectAccessReviews: a warning when you may not ask)
   groups              the cluster's groups are valid and not Failed
@@ -127,7 +128,7 @@ func (o *ValidateOptions) Run(ctx context.Context) error {
 	v := &validation{o: o, c: c, qd: qd, now: o.Clock.Now(), leases: map[string]*coordinationv1.Lease{}}
 	out := ValidateOutput{Cluster: qd.Name}
 	for _, check := range []func(context.Context) Check{
-		v.nodes, v.nodeStates, v.agents, v.networks, v.quorumDisk, v.key, v.rbac, v.groups,
+		v.nodes, v.nodeStates, v.agents, v.networks, v.quorumDisk, v.key, v.fencing, v.rbac, v.groups,
 	} {
 		r := check(ctx)
 		switch r.Result {
@@ -401,6 +402,62 @@ func (v *validation) key(ctx context.Context) Check {
 		r.failf("replace it with 32 random bytes or more: "+create, "the key %q of Secret %s is %d bytes, fewer than 32", k, where, len(value))
 	}
 	return r.done(fmt.Sprintf("Secret %s holds a key of %d bytes", where, len(value)))
+}
+
+func (v *validation) fencing(context.Context) Check {
+	return fencingCheck(v.qd.Spec.Fencing, v.members)
+}
+
+// fencingRemedy says how to move a node to the Watchdog fence action.
+const fencingRemedy = "set spec.fencing.action (or the node's entry in spec.fencing.nodes) to Watchdog, " +
+	"and give the agents the node's watchdog device (Helm: agent.watchdog.enabled=true; softdog where there is no hardware watchdog; see docs/fencing.md)"
+
+// fencingCheck warns about every member whose fence action is not Watchdog, naming it. Only a
+// watchdog covers a hung agent (stopped, starved of CPU, looping on OOM kills): its Lease runs
+// out, the manager fails its groups over, and with CRI or None its workloads run on.
+func fencingCheck(spec wolfpackv1alpha1.FencingSpec, members []string) Check {
+	r := &result{name: "fencing"}
+	var cri, none []string
+	for _, node := range members {
+		switch fenceActionFor(spec, node) {
+		case wolfpackv1alpha1.FenceWatchdog:
+		case wolfpackv1alpha1.FenceNone:
+			none = append(none, node)
+		default:
+			cri = append(cri, node)
+		}
+	}
+	if len(none) > 0 {
+		r.warnf(fencingRemedy, "%s with None, which stops nothing (for tests only) and does not cover a hung agent; use Watchdog",
+			nodesFence(none))
+	}
+	if len(cri) > 0 {
+		r.warnf(fencingRemedy, "%s with CRI, which does not cover a hung agent (its workloads run on once its Lease runs out); use Watchdog",
+			nodesFence(cri))
+	}
+	if len(members) == 0 {
+		return r.done("no member nodes to check")
+	}
+	return r.done(fmt.Sprintf("every node fences with Watchdog: %s", strings.Join(members, ", ")))
+}
+
+// nodesFence is "node a fences" or "nodes a, b fence".
+func nodesFence(nodes []string) string {
+	if len(nodes) == 1 {
+		return "node " + nodes[0] + " fences"
+	}
+	return "nodes " + strings.Join(nodes, ", ") + " fence"
+}
+
+// fenceActionFor is fence.ActionFor, which this package does not import (it would link the CRI
+// client into the CLI): node's entry in spec.Nodes, else spec.Action, else the API's default.
+func fenceActionFor(spec wolfpackv1alpha1.FencingSpec, node string) wolfpackv1alpha1.FenceAction {
+	for _, n := range spec.Nodes {
+		if n.Node == node && n.Action != "" {
+			return n.Action
+		}
+	}
+	return spec.ActionOrDefault()
 }
 
 // permission is one thing a service account must be allowed.

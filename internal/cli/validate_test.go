@@ -34,7 +34,7 @@ func TestValidate(t *testing.T) {
 	ctx := context.Background()
 
 	// A cluster with nothing but its nodes: no PVC, no Secret, no agents, no RBAC.
-	r := fails(t, []string{"validate"}, "4 of 8 checks of cluster demo failed")
+	r := fails(t, []string{"validate"}, "4 of 9 checks of cluster demo failed")
 	for _, want := range []string{
 		"PASS    nodes               2 nodes labelled wolfpack.dev/cluster=demo: node-a, node-b",
 		"FAIL    agents              node node-a has no agent Lease in wolfpack-system: its node agent does not run",
@@ -46,7 +46,8 @@ func TestValidate(t *testing.T) {
 		"wolfpack-system/wolfpack-node-agent may not update leases.coordination.k8s.io in wolfpack-system",
 		"WARN    heartbeat networks  cannot check node node-a, node-b: no agent reports for it (see the agents check)",
 		"WARN    groups              group prod/web is Failed",
-		"8 checks: 2 passed, 2 with warnings, 4 failed",
+		"WARN    fencing             nodes node-a, node-b fence with CRI, which does not cover a hung agent (its workloads run on once its Lease runs out); use Watchdog",
+		"9 checks: 2 passed, 3 with warnings, 4 failed",
 	} {
 		if !strings.Contains(squash(r.out), squash(want)) {
 			t.Errorf("validate output lacks %q:\n%s", want, r.out)
@@ -73,14 +74,15 @@ func TestValidate(t *testing.T) {
 	if err := json.Unmarshal([]byte(ok(t, "validate", "-o", "json")), &v); err != nil {
 		t.Fatal(err)
 	}
-	if v.Passed != 7 || v.Warnings != 1 || v.Failed != 0 || len(v.Checks) != 8 || v.Checks[7].Result != resultWarn {
-		t.Errorf("validate -o json = %+v, want 7 passed and the Failed group's warning", v)
+	if v.Passed != 7 || v.Warnings != 2 || v.Failed != 0 || len(v.Checks) != 9 || v.Checks[8].Result != resultWarn ||
+		v.Checks[6].Name != "fencing" || v.Checks[6].Result != resultWarn {
+		t.Errorf("validate -o json = %+v, want 7 passed, the CRI fencing's and the Failed group's warnings", v)
 	}
 
 	// An agent that stopped, and one that has no address on the private network.
 	agentLease(t, nodeA, now.Add(-time.Minute), membership.View{Incarnation: 1, Joined: true, Addresses: addresses[nodeA]})
 	agentLease(t, nodeB, now.Add(-time.Second), membership.View{Incarnation: 1, Joined: true, Addresses: map[string]string{"public": "192.0.2.2"}})
-	r = fails(t, []string{"validate"}, "2 of 8 checks of cluster demo failed")
+	r = fails(t, []string{"validate"}, "2 of 9 checks of cluster demo failed")
 	for _, want := range []string{
 		"FAIL    agents              the agent of node node-a last renewed its Lease 60s ago (lease duration 10s)",
 		"FAIL    heartbeat networks  node node-b has no address on network private (10.10.0.0/24)",

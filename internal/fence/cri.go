@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -114,6 +115,11 @@ func (c *criFencer) stopPod(ctx context.Context, rs criapi.RuntimeService, t fen
 
 // Heartbeat does nothing: the CRI action needs no feeding.
 func (c *criFencer) Heartbeat() error { return nil }
+
+var _ HandoverCloser = (*criFencer)(nil)
+
+// Handover does nothing: the CRI action has no watchdog to hand over.
+func (c *criFencer) Handover(time.Duration) (time.Duration, error) { return 0, nil }
 
 // Close closes the connection to the runtime, if there is one.
 func (c *criFencer) Close() error {

@@ -8,7 +8,15 @@
 //   - None records its calls and stops nothing: for tests only.
 //   - CRI stops the group pods' containers and sandboxes through the node's CRI socket.
 //   - Watchdog feeds /dev/watchdog while the agent holds its Lease, and stops feeding it to fence,
-//     so that the hardware (or softdog) resets the node.
+//     so that the hardware (or softdog) resets the node. It is the only action that also covers
+//     an agent that hangs (stopped, starved of CPU, looping on OOM kills): the device resets the
+//     node when the agent stops feeding it, whatever the reason.
+//   - CRI with a watchdog fallback (Options.WatchdogFallbackPath): CRI, with a watchdog fed as
+//     Watchdog's is, that Escalate stops feeding when the CRI fence fails.
+//
+// Besides Fencer, a Fencer may have optional methods, which the agent finds with a type assertion
+// (or the functions of the same names here): Timeout (TimeoutReporter), Disarm (Disarmer),
+// Handover (HandoverCloser) and Escalate (Escalator).
 //
 // A Fencer does not decide when to fence; the agent does.
 package fence
@@ -39,6 +47,9 @@ const (
 // any more.
 var ErrFenced = errors.New("fenced")
 
+// ErrNoEscalation is returned by Escalate for a Fencer that has nothing to escalate to.
+var ErrNoEscalation = errors.New("the fence action has no escalation")
+
 // Fencer is one fence action. Its methods may be called from several goroutines.
 type Fencer interface {
 	// Fence stops every group workload on this node, that is every pod labelled
@@ -50,9 +61,76 @@ type Fencer interface {
 	// Lease; the agent calls it at least once per Lease renewal. A Watchdog that has fenced
 	// returns ErrFenced. It is a no-op for the others.
 	Heartbeat() error
-	// Close releases what the action holds. A Watchdog that has not fenced is disarmed; one that
-	// has fenced is left to reset the node.
+	// Close releases what the action holds. A watchdog stays armed (no magic close): the node
+	// resets unless another agent opens the device and feeds it in time. Only Disarm disarms it.
 	Close() error
+}
+
+// TimeoutReporter is a Fencer whose device resets the node a time after the last Heartbeat.
+type TimeoutReporter interface {
+	// Timeout is the timeout that the device granted, 0 when it does not say. It may be longer
+	// than Options.WatchdogTimeout (the device cannot count that finely, or not that short): the
+	// agent must then publish a lease long enough for it (RULES.md section 1).
+	Timeout() time.Duration
+}
+
+// Disarmer is a Fencer that a clean, deliberate stop (the node leaves the cluster; a test) can
+// disarm. Nothing else may: an agent that stops otherwise leaves its watchdog armed.
+type Disarmer interface {
+	// Disarm disarms the watchdog (the magic close) and closes it. It refuses once the Fencer has
+	// fenced: a fenced node must reset.
+	Disarm() error
+}
+
+// HandoverCloser is a Fencer that can hand its armed watchdog on to the agent that replaces this
+// one (a rolling update or a restart).
+type HandoverCloser interface {
+	// Handover sets the watchdog's timeout to d, so that the next agent has d to open the device
+	// and feed it, feeds it once and closes it without disarming it; it returns the timeout that
+	// the device granted (0 when it does not say), which may be longer than d. The caller picks
+	// d no longer than its published lease covers. It refuses once the Fencer has fenced. It is a
+	// no-op returning 0 for an action without a watchdog.
+	Handover(d time.Duration) (granted time.Duration, err error)
+}
+
+// Escalator is a Fencer with a stronger action for when Fence fails: CRI with a watchdog
+// fallback stops feeding the watchdog, so that the node resets.
+type Escalator interface {
+	// Escalate runs the stronger action, for good. It returns nil once that action has been
+	// taken (the watchdog is no longer fed: the node resets within its timeout).
+	Escalate() error
+}
+
+// Timeout returns f's Timeout, 0 when f has none.
+func Timeout(f Fencer) time.Duration {
+	if t, ok := f.(TimeoutReporter); ok {
+		return t.Timeout()
+	}
+	return 0
+}
+
+// Disarm disarms f when it can be disarmed, and does nothing otherwise.
+func Disarm(f Fencer) error {
+	if d, ok := f.(Disarmer); ok {
+		return d.Disarm()
+	}
+	return nil
+}
+
+// Handover hands f's watchdog over when it has one, and returns 0 otherwise.
+func Handover(f Fencer, d time.Duration) (time.Duration, error) {
+	if h, ok := f.(HandoverCloser); ok {
+		return h.Handover(d)
+	}
+	return 0, nil
+}
+
+// Escalate runs f's stronger action; ErrNoEscalation when it has none.
+func Escalate(f Fencer) error {
+	if e, ok := f.(Escalator); ok {
+		return e.Escalate()
+	}
+	return ErrNoEscalation
 }
 
 // Options configures the fence actions. The zero value gives every default.
@@ -68,10 +146,18 @@ type Options struct {
 	StopGracePeriod time.Duration
 	// WatchdogPath is the watchdog device (Watchdog); DefaultWatchdogPath when empty.
 	WatchdogPath string
-	// WatchdogTimeout, when positive, is set on the device when it is opened (Watchdog), rounded
-	// up to whole seconds: a node whose agent stops feeding the device (because it fenced, hung or
-	// died) resets at most this long after the last Heartbeat. Zero keeps the device's timeout.
+	// WatchdogTimeout, when positive, is set on the device when it is opened (Watchdog, and the
+	// CRI's fallback), rounded up to whole seconds: a node whose agent stops feeding the device
+	// (because it fenced, hung or died) resets at most this long after the last Heartbeat, by
+	// the device's own timer. Zero keeps the device's timeout. The device may grant another
+	// timeout: see TimeoutReporter.
 	WatchdogTimeout time.Duration
+	// WatchdogFallbackPath, when set, gives the CRI action a watchdog at this path: opened (so
+	// armed) with WatchdogTimeout, fed by every Heartbeat, and no longer fed once Escalate is
+	// called (when the CRI fence fails), so that the node resets. A CRI Fence does not stop
+	// feeding it. With it, CRI also covers a hung agent, as Watchdog does. Ignored by the other
+	// actions.
+	WatchdogFallbackPath string
 	// Clock stamps reports; the real clock when nil.
 	Clock clock.PassiveClock
 }
@@ -96,15 +182,19 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// New returns the Fencer of action. Only Watchdog does anything here: it opens, and so arms, the
-// device, after which the agent must call Heartbeat more often than the watchdog's timeout.
+// New returns the Fencer of action. Only Watchdog (and CRI with a watchdog fallback) does anything
+// here: it opens, and so arms, the device, after which the agent must call Heartbeat more often
+// than the watchdog's timeout.
 func New(action wolfpackv1alpha1.FenceAction, opts Options) (Fencer, error) {
 	opts = opts.withDefaults()
 	switch action {
 	case wolfpackv1alpha1.FenceNone:
 		return NewNone(opts.Clock), nil
 	case wolfpackv1alpha1.FenceCRI:
-		return newCRI(opts), nil
+		if opts.WatchdogFallbackPath == "" {
+			return newCRI(opts), nil
+		}
+		return newCRIWithFallback(opts)
 	case wolfpackv1alpha1.FenceWatchdog:
 		return openWatchdog(opts)
 	default:

@@ -2,6 +2,7 @@ package fence
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +167,37 @@ func TestNone(t *testing.T) {
 	}
 	if n.Heartbeats() != 3 || n.Fences() != 1 || !n.Closed() {
 		t.Errorf("recorded %d heartbeats, %d fences, closed %t; want 3, 1, true", n.Heartbeats(), n.Fences(), n.Closed())
+	}
+}
+
+// TestNoWatchdog: None and CRI have no watchdog: Handover is a no-op returning 0, Timeout is 0,
+// Disarm does nothing and there is nothing to escalate to.
+func TestNoWatchdog(t *testing.T) {
+	for _, action := range []wolfpackv1alpha1.FenceAction{wolfpackv1alpha1.FenceNone, wolfpackv1alpha1.FenceCRI} {
+		t.Run(string(action), func(t *testing.T) {
+			f, err := New(action, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = f.Close() }()
+			h, ok := f.(interface {
+				Handover(time.Duration) (time.Duration, error)
+			})
+			if !ok {
+				t.Fatalf("%T has no Handover", f)
+			}
+			if got, err := h.Handover(time.Minute); got != 0 || err != nil {
+				t.Errorf("Handover = %s, %v; want 0, nil", got, err)
+			}
+			if got := Timeout(f); got != 0 {
+				t.Errorf("Timeout = %s, want 0", got)
+			}
+			if err := Disarm(f); err != nil {
+				t.Errorf("Disarm: %v", err)
+			}
+			if err := Escalate(f); !errors.Is(err, ErrNoEscalation) {
+				t.Errorf("Escalate: %v, want ErrNoEscalation", err)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package fence
 import (
 	"context"
 	"sync"
+	"time"
 
 	"k8s.io/utils/clock"
 
@@ -21,7 +22,10 @@ type None struct {
 	closed     bool
 }
 
-var _ Fencer = (*None)(nil)
+var (
+	_ Fencer         = (*None)(nil)
+	_ HandoverCloser = (*None)(nil)
+)
 
 // NewNone returns a None that stamps its reports with clk (the real clock when nil).
 func NewNone(clk clock.PassiveClock) *None {
@@ -46,6 +50,9 @@ func (n *None) Heartbeat() error {
 	n.heartbeats++
 	return nil
 }
+
+// Handover does nothing: None has no watchdog to hand over.
+func (n *None) Handover(time.Duration) (time.Duration, error) { return 0, nil }
 
 // Close records the call.
 func (n *None) Close() error {

@@ -8,11 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/utils/clock"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 )
@@ -42,6 +45,7 @@ func TestWatchdog(t *testing.T) {
 		heartbeat = "heartbeat"
 		fence     = "fence"
 		closeOp   = "close"
+		disarm    = "disarm"
 	)
 	for _, tc := range []struct {
 		name string
@@ -50,23 +54,38 @@ func TestWatchdog(t *testing.T) {
 		errs []string
 		want string // the bytes written to the device
 	}{
-		{name: "fed, then closed cleanly",
+		// Close leaves the watchdog armed: an agent that stops without a clean, deliberate stop
+		// (SIGTERM from a kubelet that then never restarts it, a crash) must not leave its node
+		// in the cluster without a watchdog.
+		{name: "fed, then closed: left armed",
 			ops: []string{heartbeat, heartbeat, heartbeat, closeOp}, errs: []string{"", "", "", ""},
-			want: "\x00\x00\x00V"},
-		{name: "closed at once",
-			ops: []string{closeOp}, errs: []string{""}, want: "V"},
+			want: "\x00\x00\x00"},
+		{name: "closed at once: left armed",
+			ops: []string{closeOp}, errs: []string{""}, want: ""},
+		{name: "fed, then disarmed: the magic close",
+			ops: []string{heartbeat, heartbeat, disarm}, errs: []string{"", "", ""}, want: "\x00\x00V"},
+		{name: "disarmed, then closed: Close has nothing left to do",
+			ops: []string{disarm, closeOp}, errs: []string{"", ""}, want: "V"},
+		{name: "disarmed twice",
+			ops: []string{disarm, disarm}, errs: []string{"", ""}, want: "V"},
+		{name: "closed, then disarmed: cannot, the device is closed",
+			ops: []string{closeOp, disarm}, errs: []string{"", "closed"}, want: ""},
 		{name: "fenced: no more feeding, no magic close",
 			ops: []string{heartbeat, fence, heartbeat, closeOp}, errs: []string{"", "", "fenced", ""}, want: "\x00"},
+		{name: "fenced, then disarmed: refused, the node must reset",
+			ops: []string{heartbeat, fence, disarm, closeOp}, errs: []string{"", "", "fenced", ""}, want: "\x00"},
 		{name: "fenced twice",
 			ops: []string{fence, fence, closeOp}, errs: []string{"", "", ""}, want: ""},
 		{name: "fenced, closed, fenced again",
 			ops: []string{heartbeat, fence, closeOp, fence}, errs: []string{"", "", "", ""}, want: "\x00"},
 		{name: "closed twice",
-			ops: []string{closeOp, closeOp}, errs: []string{"", ""}, want: "V"},
-		{name: "fed after a clean close",
-			ops: []string{closeOp, heartbeat}, errs: []string{"", "file already closed"}, want: "V"},
-		{name: "fenced after a clean close: cannot",
-			ops: []string{closeOp, fence}, errs: []string{"", "cannot fence: the watchdog"}, want: "V"},
+			ops: []string{closeOp, closeOp}, errs: []string{"", ""}, want: ""},
+		{name: "fed after a close",
+			ops: []string{closeOp, heartbeat}, errs: []string{"", "file already closed"}, want: ""},
+		{name: "fenced after a close: cannot",
+			ops: []string{closeOp, fence}, errs: []string{"", "cannot fence: the watchdog"}, want: ""},
+		{name: "fenced after a disarm: cannot",
+			ops: []string{disarm, fence}, errs: []string{"", "was closed and disarmed"}, want: "V"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := fakeDevice(t)
@@ -88,6 +107,8 @@ func TestWatchdog(t *testing.T) {
 					}
 				case closeOp:
 					err = f.Close()
+				case disarm:
+					err = disarmer(t, f).Disarm()
 				}
 				if msg := errString(err); (tc.errs[i] == "") != (err == nil) || !strings.Contains(msg, tc.errs[i]) {
 					t.Errorf("op %d, %s: error %q, want %q", i, op, msg, tc.errs[i])
@@ -95,6 +116,203 @@ func TestWatchdog(t *testing.T) {
 			}
 			if got := written(t, path); got != tc.want {
 				t.Errorf("the device got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// The optional interfaces of a Fencer, spelled out so that these tests say what is missing
+// rather than fail to build.
+type (
+	timeouter interface{ Timeout() time.Duration }
+	disarmerI interface{ Disarm() error }
+	handoverI interface {
+		Handover(d time.Duration) (time.Duration, error)
+	}
+)
+
+func disarmer(t *testing.T, f Fencer) disarmerI {
+	t.Helper()
+	d, ok := f.(disarmerI)
+	if !ok {
+		t.Fatalf("%T has no Disarm", f)
+	}
+	return d
+}
+
+func timeoutOf(t *testing.T, f Fencer) time.Duration {
+	t.Helper()
+	d, ok := f.(timeouter)
+	if !ok {
+		t.Fatalf("%T has no Timeout", f)
+	}
+	return d.Timeout()
+}
+
+func handover(t *testing.T, f Fencer) handoverI {
+	t.Helper()
+	h, ok := f.(handoverI)
+	if !ok {
+		t.Fatalf("%T has no Handover", f)
+	}
+	return h
+}
+
+// fakeControl stands for the ioctls of a watchdog device, on a regular file (fakeDevice) that
+// takes the writes. grant maps the timeout asked for to the one granted (the same when nil).
+type fakeControl struct {
+	mu      sync.Mutex
+	grant   func(asked int) int
+	setErr  error // WDIOC_SETTIMEOUT fails with it
+	getErr  error // WDIOC_GETTIMEOUT and WDIOC_GETTIMELEFT fail with it
+	noWrite bool  // WDIOC_SETTIMEOUT does not write the granted timeout back (an old driver)
+	timeout int   // the device's timeout
+	asked   []int // every WDIOC_SETTIMEOUT
+}
+
+func (c *fakeControl) setTimeout(_, seconds int) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.asked = append(c.asked, seconds)
+	if c.setErr != nil {
+		return 0, c.setErr
+	}
+	c.timeout = seconds
+	if c.grant != nil {
+		c.timeout = c.grant(seconds)
+	}
+	if c.noWrite {
+		return seconds, nil
+	}
+	return c.timeout, nil
+}
+
+func (c *fakeControl) getTimeout(int) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.getErr != nil {
+		return 0, c.getErr
+	}
+	return c.timeout, nil
+}
+
+func (c *fakeControl) timeLeft(fd int) (int, error) { return c.getTimeout(fd) }
+
+func (c *fakeControl) askedFor() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.asked)
+}
+
+// TestWatchdogGrantedTimeout: Timeout is what the device granted, read back after asking, not
+// what was asked for; a longer timeout than asked is no error (the agent publishes a longer
+// lease for it).
+func TestWatchdogGrantedTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		ask     time.Duration
+		ctl     *fakeControl
+		want    time.Duration
+		wantErr string
+	}{
+		{name: "granted as asked", ask: 7 * time.Second, ctl: &fakeControl{}, want: 7 * time.Second},
+		{name: "asked in part of a second: rounded up", ask: 6667 * time.Millisecond, ctl: &fakeControl{}, want: 7 * time.Second},
+		{name: "the device grants longer (a coarse hardware timer)", ask: 7 * time.Second,
+			ctl: &fakeControl{grant: func(int) int { return 30 }}, want: 30 * time.Second},
+		{name: "the device grants shorter", ask: 7 * time.Second,
+			ctl: &fakeControl{grant: func(int) int { return 5 }}, want: 5 * time.Second},
+		{name: "an old driver does not write the grant back: WDIOC_GETTIMEOUT tells", ask: 7 * time.Second,
+			ctl: &fakeControl{grant: func(int) int { return 10 }, noWrite: true}, want: 10 * time.Second},
+		{name: "WDIOC_GETTIMEOUT unsupported: the grant written back", ask: 7 * time.Second,
+			ctl: &fakeControl{grant: func(int) int { return 8 }, getErr: unix.EOPNOTSUPP}, want: 8 * time.Second},
+		{name: "no timeout asked: the device's own", ctl: &fakeControl{timeout: 60}, want: 60 * time.Second},
+		{name: "no timeout asked, none told: unknown", ctl: &fakeControl{getErr: unix.ENOTTY}, want: 0},
+		{name: "not a watchdog (ENOTTY): unknown", ask: 7 * time.Second,
+			ctl: &fakeControl{setErr: unix.ENOTTY, getErr: unix.ENOTTY}, want: 0},
+		{name: "the device refuses the timeout", ask: 7 * time.Second,
+			ctl: &fakeControl{setErr: unix.EINVAL}, wantErr: "set the timeout of the watchdog"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := fakeDevice(t)
+			w, err := openWatchdogWith(Options{WatchdogPath: path, WatchdogTimeout: tc.ask, Clock: clock.RealClock{}}, tc.ctl)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("open: %v, want an error with %q", err, tc.wantErr)
+				}
+				// The device stays armed: no magic close on the way out.
+				if got := written(t, path); got != "" {
+					t.Errorf("the device got %q after a failed open, want nothing (left armed)", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = w.Close() }()
+			if got := timeoutOf(t, w); got != tc.want {
+				t.Errorf("Timeout() = %s, want %s", got, tc.want)
+			}
+			if want := seconds(tc.ask); want > 0 && !slices.Equal(tc.ctl.askedFor(), []int{int(want)}) {
+				t.Errorf("asked the device for %v, want [%d]", tc.ctl.askedFor(), want)
+			}
+		})
+	}
+}
+
+// TestWatchdogHandover: Handover sets the timeout the next agent has to take the device over,
+// feeds it once and closes it without the magic close.
+func TestWatchdogHandover(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		ctl       *fakeControl
+		fenced    bool
+		d         time.Duration
+		want      time.Duration
+		wantAsked []int
+		wantErr   string
+		written   string
+	}{
+		{name: "granted as asked", ctl: &fakeControl{}, d: 20 * time.Second,
+			want: 20 * time.Second, wantAsked: []int{7, 20}, written: "\x00\x00"},
+		{name: "granted longer", ctl: &fakeControl{grant: func(s int) int { return s + 10 }}, d: 20 * time.Second,
+			want: 30 * time.Second, wantAsked: []int{7, 20}, written: "\x00\x00"},
+		{name: "not a watchdog: unknown, still fed and left armed", ctl: &fakeControl{setErr: unix.ENOTTY, getErr: unix.ENOTTY},
+			d: 20 * time.Second, want: 0, wantAsked: []int{7, 20}, written: "\x00\x00"},
+		{name: "fenced: refused, the node must reset", ctl: &fakeControl{}, fenced: true, d: 20 * time.Second,
+			wantAsked: []int{7, 1}, wantErr: "fenced", written: "\x00"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := fakeDevice(t)
+			w, err := openWatchdogWith(Options{WatchdogPath: path, WatchdogTimeout: 7 * time.Second, Clock: clock.RealClock{}}, tc.ctl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Heartbeat(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.fenced {
+				if _, err := w.Fence(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := handover(t, w).Handover(tc.d)
+			if (tc.wantErr == "") != (err == nil) || !strings.Contains(errString(err), tc.wantErr) {
+				t.Errorf("Handover: %v, want an error with %q", err, tc.wantErr)
+			}
+			if got != tc.want {
+				t.Errorf("Handover granted %s, want %s", got, tc.want)
+			}
+			if asked := tc.ctl.askedFor(); !slices.Equal(asked, tc.wantAsked) {
+				t.Errorf("asked the device for %v, want %v", asked, tc.wantAsked)
+			}
+			if err := w.Close(); err != nil {
+				t.Errorf("Close after Handover: %v", err)
+			}
+			if err := w.Heartbeat(); err == nil {
+				t.Errorf("Heartbeat after Handover and Close fed the device")
+			}
+			if got := written(t, path); got != tc.written {
+				t.Errorf("the device got %q, want %q (no magic close)", got, tc.written)
 			}
 		})
 	}
@@ -133,7 +351,7 @@ func TestWatchdogNotATTY(t *testing.T) {
 	if err := w.setTimeout(5); !errors.Is(err, unix.ENOTTY) {
 		t.Errorf("WDIOC_SETTIMEOUT on a regular file: %v, want ENOTTY", err)
 	}
-	if _, err := w.ioctlGetInt(unix.WDIOC_GETTIMEOUT); !errors.Is(err, unix.ENOTTY) {
+	if _, err := w.getTimeout(); !errors.Is(err, unix.ENOTTY) {
 		t.Errorf("WDIOC_GETTIMEOUT on a regular file: %v, want ENOTTY", err)
 	}
 	r, err := f.Fence(context.Background())
@@ -177,6 +395,9 @@ func TestWatchdogFIFO(t *testing.T) {
 		if err := f.Heartbeat(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := disarmer(t, f).Disarm(); err != nil {
+		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
@@ -222,7 +443,7 @@ func TestWatchdogDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := f.(*watchdog)
-	timeout, err := w.ioctlGetInt(unix.WDIOC_GETTIMEOUT)
+	timeout, err := w.getTimeout()
 	t.Logf("timeout %ds (%v), reset in %s", timeout, err, w.resetIn())
 }
 
