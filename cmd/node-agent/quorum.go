@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/nodelocal"
 	"github.com/wolfpack-ha/wolfpack/internal/quorum"
 	"github.com/wolfpack-ha/wolfpack/internal/quorumholder"
 )
@@ -38,6 +39,7 @@ type quorumOptions struct {
 	slots          int
 	logEntries     int
 	leaseNamespace string
+	localDir       string
 	metricsAddr    string
 	secureMetrics  bool
 	zap            zap.Options
@@ -56,6 +58,9 @@ func parseQuorumFlags(args []string) (*quorumOptions, error) {
 	fs.IntVar(&o.logEntries, "log-entries", quorumholder.DefaultLogEntries, "Quorum log entries of a disk this holder formats.")
 	fs.StringVar(&o.leaseNamespace, "lease-namespace", quorumholder.DefaultLeaseNamespace,
 		"Namespace of the holder's Lease; the manager's --node-lease-namespace.")
+	fs.StringVar(&o.localDir, "local-dir", nodelocal.RootDir(),
+		"Directory shared with this node's agent (a hostPath): the node-local channel is its subdirectory named after --cluster "+
+			"(default $"+nodelocal.DirEnv+", else "+nodelocal.DefaultDir+"). The holder holds the disk only while the agent's record there is fresh.")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint; \"0\" turns it off.")
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
 		"Serve metrics over HTTPS, to clients the API server authenticates and authorizes.")
@@ -73,6 +78,8 @@ func parseQuorumFlags(args []string) (*quorumOptions, error) {
 		return nil, errors.New("--cluster is required: the QuorumDisk whose disk to hold")
 	case o.device == "":
 		return nil, errors.New("--device is required: the path of the quorum disk")
+	case o.localDir == "":
+		return nil, errors.New("--local-dir must not be empty: the directory shared with the node agent")
 	case o.slots < 1 || o.slots > quorum.MaxSlots:
 		return nil, fmt.Errorf("--slots must be 1 to %d, not %d", quorum.MaxSlots, o.slots)
 	case o.logEntries < 1 || o.logEntries > quorum.MaxLogEntries:
@@ -137,6 +144,16 @@ func (o *quorumOptions) run(ctx context.Context, log logr.Logger) error {
 			"so the device must not be shared with another host", "device", o.device, "mode", dev.Mode())
 	}
 
+	local, err := nodelocal.OpenDir(o.localDir, o.cluster)
+	if err != nil {
+		return fmt.Errorf("--local-dir %s: %w", o.localDir, err)
+	}
+	localNode, err := nodelocal.SystemNode(o.node)
+	if err != nil {
+		return err
+	}
+	log.Info("the node-local channel to the node agent", "dir", local.Path(), "bootID", localNode.BootID)
+
 	clientset, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -158,7 +175,7 @@ func (o *quorumOptions) run(ctx context.Context, log logr.Logger) error {
 		Node: o.node, Cluster: o.cluster, ClusterUID: qd.UID, Device: dev, Format: o.format,
 		Slots: o.slots, LogEntries: o.logEntries, LeaseDuration: duration, LeaseNamespace: o.leaseNamespace,
 		Client: c, Clock: clock.RealClock{}, Recorder: broadcaster.NewRecorder(newScheme(), "wolfpack-quorum-holder"),
-		Logger: log,
+		Logger: log, Local: local, LocalNode: localNode,
 	})
 	if err != nil {
 		return err

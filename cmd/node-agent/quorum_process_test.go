@@ -23,6 +23,7 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
+	"github.com/wolfpack-ha/wolfpack/internal/nodelocal"
 	"github.com/wolfpack-ha/wolfpack/internal/quorum"
 	"github.com/wolfpack-ha/wolfpack/internal/test/builder"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
@@ -258,9 +259,13 @@ func startHolder(t *testing.T, dir, node, cluster, device string) *holderProcess
 	}
 	// The process is killed when the test ends (its context); its own test timeout ends it
 	// should the parent die first.
+	// The node's agent, as far as the holder sees it: its node-local record, fresh and not
+	// fenced, in a directory of this node's own.
+	localDir := filepath.Join(dir, "local-"+node)
+	runAgentRecord(t, localDir, cluster, node)
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.timeout=3m",
 		"quorum", "--node-name="+node, "--cluster="+cluster, "--device="+device,
-		"--lease-namespace="+envtest.LeaseNamespace, "--kubeconfig="+kubeconfig)
+		"--lease-namespace="+envtest.LeaseNamespace, "--kubeconfig="+kubeconfig, "--local-dir="+localDir)
 	// kubeconfigEnv makes TestMain use the parent's envtest; WOLFPACK_TEST_LOGS sends the
 	// holder's log (TestMain's logger) to its stderr.
 	cmd.Env = append(os.Environ(), holderEnv+"=1", kubeconfigEnv+"="+kubeconfig, "WOLFPACK_TEST_LOGS=1")
@@ -291,6 +296,38 @@ func startHolder(t *testing.T, dir, node, cluster, device string) *holderProcess
 		}
 	})
 	return p
+}
+
+// runAgentRecord writes node's agent record for cluster under root every 100ms, as a live
+// agent would, until the test ends.
+func runAgentRecord(t *testing.T, root, cluster, node string) {
+	t.Helper()
+	w, err := nodelocal.NewAgentWriter(root, cluster, node, uint64(time.Now().UnixNano()), 250*time.Millisecond)
+	if err != nil {
+		t.Fatalf("the stand-in agent of %s: %v", node, err)
+	}
+	if err := w.Write(false, true); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := w.Write(false, true); err != nil {
+					t.Errorf("the stand-in agent of %s: %v", node, err)
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { <-stopped })
 }
 
 // exited is an error once the process has ended.

@@ -29,20 +29,23 @@ func TestParseQuorumFlags(t *testing.T) {
 		{name: "defaults", args: required, env: "node-a", check: func(t *testing.T, o *quorumOptions) {
 			t.Helper()
 			if o.node != "node-a" || o.cluster != "prod" || o.device != "/dev/quorum" || !o.format || o.slots != 16 ||
-				o.logEntries != 64 || o.leaseNamespace != "wolfpack-system" || o.metricsAddr != "0" || !o.secureMetrics {
+				o.logEntries != 64 || o.leaseNamespace != "wolfpack-system" || o.metricsAddr != "0" || !o.secureMetrics ||
+				o.localDir != "/run/wolfpack" {
 				t.Errorf("defaults %+v", *o)
 			}
 		}},
 		{name: "every flag", env: "node-a", args: []string{"--node-name=node-b", "--cluster", "dev", "--device", "/var/lib/q.img",
 			"--format=false", "--slots=4", "--log-entries=8", "--lease-namespace=ha", "--kubeconfig=/tmp/kc",
-			"--metrics-bind-address=:8447", "--metrics-secure=false", "--zap-log-level=debug"},
+			"--metrics-bind-address=:8447", "--metrics-secure=false", "--zap-log-level=debug", "--local-dir=/run/wp"},
 			check: func(t *testing.T, o *quorumOptions) {
 				t.Helper()
 				if o.node != "node-b" || o.cluster != "dev" || o.device != "/var/lib/q.img" || o.format || o.slots != 4 ||
-					o.logEntries != 8 || o.leaseNamespace != "ha" || o.metricsAddr != ":8447" || o.secureMetrics {
+					o.logEntries != 8 || o.leaseNamespace != "ha" || o.metricsAddr != ":8447" || o.secureMetrics ||
+					o.localDir != "/run/wp" {
 					t.Errorf("options %+v", *o)
 				}
 			}},
+		{name: "empty local dir", args: with("--local-dir="), env: "node-a", wantErr: "--local-dir must not be empty"},
 		{name: "no node name", args: required, wantErr: "--node-name (or $NODE_NAME) is required"},
 		{name: "no cluster", args: []string{"--device=/dev/quorum"}, env: "node-a", wantErr: "--cluster is required"},
 		{name: "empty cluster", args: []string{"--cluster=", "--device=/dev/quorum"}, env: "node-a", wantErr: "--cluster is required"},
@@ -65,6 +68,7 @@ func TestParseQuorumFlags(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("NODE_NAME", tc.env)
+			t.Setenv("WOLFPACK_LOCAL_DIR", "")
 			o, err := parseQuorumFlags(tc.args)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

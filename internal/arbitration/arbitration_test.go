@@ -88,11 +88,26 @@ func TestHolderPod(t *testing.T) {
 				!strings.Contains(got, "quorum --cluster=demo") || !strings.Contains(got, "--lease-namespace=wolfpack-system") {
 				t.Errorf("command %q", got)
 			}
-			if tc.block != (len(c.VolumeDevices) == 1) || tc.block == (len(c.VolumeMounts) == 1) {
+			claimMounts := 0
+			for _, m := range c.VolumeMounts {
+				if m.Name == volumeName {
+					claimMounts++
+				}
+			}
+			if tc.block != (len(c.VolumeDevices) == 1) || tc.block == (claimMounts == 1) {
 				t.Errorf("block %v: devices %v, mounts %v", tc.block, c.VolumeDevices, c.VolumeMounts)
 			}
 			if p.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "quorum" {
 				t.Errorf("volume %v", p.Spec.Volumes[0])
+			}
+			// The node-local channel to the agent: /run/wolfpack/<cluster> on the host, at the
+			// same path in the container, and the holder told where.
+			if len(p.Spec.Volumes) != 2 || p.Spec.Volumes[1].HostPath == nil || p.Spec.Volumes[1].HostPath.Path != "/run/wolfpack/demo" {
+				t.Errorf("volumes %v, want the claim and the hostPath /run/wolfpack/demo", p.Spec.Volumes)
+			}
+			if m := c.VolumeMounts[len(c.VolumeMounts)-1]; m.Name != localVolumeName || m.MountPath != "/run/wolfpack/demo" || m.ReadOnly ||
+				!strings.Contains(strings.Join(c.Command, " "), "--local-dir=/run/wolfpack") {
+				t.Errorf("mounts %v, command %q: want /run/wolfpack/demo writable, --local-dir=/run/wolfpack", c.VolumeMounts, c.Command)
 			}
 			for _, tol := range p.Spec.Tolerations {
 				if tol.Key == corev1.TaintNodeOutOfService {

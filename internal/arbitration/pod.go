@@ -3,6 +3,7 @@ package arbitration
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"path"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/nodelocal"
 )
 
 const (
@@ -27,6 +29,8 @@ const (
 	FileName = "quorum.disk"
 	// volumeName is the pod's name for the claim.
 	volumeName = "quorum"
+	// localVolumeName is the pod's name for the node-local channel to the node agent.
+	localVolumeName = "node-local"
 	// nonRoot is the user and group the holder runs as (distroless "nonroot").
 	nonRoot = 65532
 )
@@ -43,6 +47,10 @@ type PodOptions struct {
 	LeaseNamespace string
 	// Block is true when the claim is a raw block device (volumeMode: Block).
 	Block bool
+	// LocalDir is the node's directory shared with the node agent (empty: nodelocal.DefaultDir,
+	// where the chart's agent DaemonSet mounts it); the holder pod mounts its cluster's
+	// subdirectory.
+	LocalDir string
 }
 
 // PodName is the holder pod's name for node: one per node, so that a new holder can start while
@@ -58,7 +66,8 @@ func PodName(cluster, node string) string {
 }
 
 // HolderPod is the quorum holder pod of cluster qd on node: pinned to the node, mounting the
-// cluster's ReadWriteOnce claim, running "node-agent quorum". It tolerates the taints that
+// cluster's ReadWriteOnce claim and the node-local channel to the node agent (a hostPath),
+// running "node-agent quorum". It tolerates the taints that
 // mark a node unreachable or not ready, because the manager, not the taint manager, decides when
 // the holder moves; it does not tolerate the out-of-service taint, which is how a node that is
 // gone gives up the pod and the volume.
@@ -88,8 +97,17 @@ func HolderPod(qd *wolfpackv1alpha1.QuorumDisk, node string, o PodOptions) *core
 	if sa == "" {
 		sa = HolderServiceAccount
 	}
+	// The node-local channel to the node agent (package nodelocal): the holder holds the disk
+	// only while the agent's record there is fresh. The agent (root) makes the directory
+	// writable for both; the same path inside and outside the container.
+	localRoot := o.LocalDir
+	if localRoot == "" {
+		localRoot = nodelocal.DefaultDir
+	}
+	localPath := path.Join(localRoot, qd.Name)
+	container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: localVolumeName, MountPath: localPath})
 	container.Command = []string{"/node-agent", "quorum", "--cluster=" + qd.Name, "--device=" + device,
-		"--lease-namespace=" + o.LeaseNamespace}
+		"--lease-namespace=" + o.LeaseNamespace, "--local-dir=" + localRoot}
 
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
@@ -123,8 +141,12 @@ func HolderPod(qd *wolfpackv1alpha1.QuorumDisk, node string, o PodOptions) *core
 				{Key: corev1.TaintNodeUnschedulable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
 			},
 			Containers: []corev1.Container{container},
-			Volumes: []corev1.Volume{{Name: volumeName, VolumeSource: corev1.VolumeSource{
-				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: qd.Spec.VolumeClaim.Name}}}},
+			Volumes: []corev1.Volume{
+				{Name: volumeName, VolumeSource: corev1.VolumeSource{
+					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: qd.Spec.VolumeClaim.Name}}},
+				{Name: localVolumeName, VolumeSource: corev1.VolumeSource{
+					HostPath: &corev1.HostPathVolumeSource{Path: localPath, Type: ptr.To(corev1.HostPathDirectoryOrCreate)}}},
+			},
 		},
 	}
 }

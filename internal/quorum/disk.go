@@ -17,8 +17,9 @@ type Disk struct {
 
 // Format initialises dev as an empty quorum disk of layout l: no owner (epoch 0), free node
 // slots, an empty log. It refuses a device whose block 0 already holds a quorum disk header,
-// valid or damaged (ErrAlreadyFormatted): resetting a live disk would reset its epochs. To
-// reformat deliberately, wipe block 0 first. The header is written last, so that a format cut
+// valid or damaged, or anything but zeros (ErrAlreadyFormatted: a damaged magic cannot be told
+// from other data): resetting a live disk would reset its epochs. To reformat deliberately,
+// wipe block 0 first. The header is written last, so that a format cut
 // short leaves a disk that Open still calls not formatted.
 func Format(dev Device, l Layout) error {
 	if err := l.Validate(); err != nil {
@@ -33,6 +34,11 @@ func Format(dev Device, l Layout) error {
 		return fmt.Errorf("%w: cluster %x, %d slots, %d log entries", ErrAlreadyFormatted, h.layout.ClusterUID, h.layout.Slots, h.layout.LogEntries)
 	} else if !errors.Is(herr, ErrNotFormatted) {
 		return fmt.Errorf("%w: block 0 is a damaged quorum disk header (%w); wipe it to reformat", ErrAlreadyFormatted, herr)
+	} else if !isZero(raw) {
+		// No magic, but not empty either: a header whose magic was damaged looks just so, and
+		// formatting over it would reset a live disk's epochs. Only a zeroed block 0 is empty.
+		return fmt.Errorf("%w: block 0 is not zeroed and may be a quorum disk header with a damaged magic (%w); wipe it to format",
+			ErrAlreadyFormatted, herr)
 	}
 
 	uid := l.ClusterUID

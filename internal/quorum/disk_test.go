@@ -43,6 +43,19 @@ func TestFormatOpen(t *testing.T) {
 		t.Errorf("Open of a damaged header: %v", err)
 	}
 	dev.Flip(100, 1)
+	// Nor one whose header's magic is damaged (Open takes it for no quorum disk at all), nor any
+	// block 0 that is not zeroed.
+	dev.Flip(0, 0x20)
+	if _, err := Open(dev, testUID); !errors.Is(err, ErrNotFormatted) {
+		t.Errorf("Open of a damaged magic: %v", err)
+	}
+	if err := Format(dev, testLayout()); !errors.Is(err, ErrAlreadyFormatted) || !strings.Contains(err.Error(), "damaged magic") {
+		t.Errorf("Format over a damaged magic: %v", err)
+	}
+	dev.Flip(0, 0x20)
+	if _, err := Open(dev, testUID); err != nil {
+		t.Errorf("the disk after Format refused: %v", err)
+	}
 
 	_, err = Open(dev, otherUID)
 	if be := blockErr(t, err); !errors.Is(err, ErrOtherCluster) || be.Block != 0 || !strings.Contains(err.Error(), "expected ffeedd") {

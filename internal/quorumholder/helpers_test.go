@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
+	"github.com/wolfpack-ha/wolfpack/internal/nodelocal"
 	"github.com/wolfpack-ha/wolfpack/internal/quorum"
 	"github.com/wolfpack-ha/wolfpack/internal/test/scheme"
 )
@@ -113,8 +114,55 @@ func (w *world) config(node string, c *clk) Config {
 	if c == nil {
 		c = w.main
 	}
+	agent := &fakeAgent{c: c, node: node}
 	return Config{Node: node, Cluster: w.cluster, ClusterUID: testUID, Device: w.dev, Format: true,
-		LeaseDuration: testL, LeaseNamespace: testNS, Client: w.c, Clock: c, Recorder: w.rec}
+		LeaseDuration: testL, LeaseNamespace: testNS, Client: w.c, Clock: c, Recorder: w.rec,
+		Local: agent, LocalNode: nodelocal.Node{Name: node, BootID: testBoot, Clock: agent.mono, PID: 4242}}
+}
+
+// testBoot is the boot ID of every node of the tests.
+const testBoot = "0f4e6d1c-2b3a-4c5d-8e9f-a0b1c2d3e4f5"
+
+// agentInterval is the fake node agents' write interval: their records are stale after twice it.
+const agentInterval = 100 * time.Millisecond
+
+// fakeAgent is a node's node-local channel with a node agent that writes its record whenever it
+// is read (it is always fresh), until it hangs: then its last record ages on the node's clock.
+type fakeAgent struct {
+	nodelocal.Fake
+	c      *clk
+	node   string
+	hung   atomic.Bool // the agent writes nothing
+	fenced atomic.Bool // the agent says it has fenced its node
+}
+
+// agentOf is the fake agent of a holder's configuration.
+func agentOf(cfg Config) *fakeAgent { return cfg.Local.(*fakeAgent) }
+
+// mono is the node's CLOCK_MONOTONIC: the fake clock's time since t0, plus an hour of uptime.
+func (a *fakeAgent) mono() (nodelocal.Mono, error) {
+	return nodelocal.Mono(a.c.Since(t0) + time.Hour), nil
+}
+
+func (a *fakeAgent) ReadAgent() (nodelocal.AgentRecord, error) {
+	if !a.hung.Load() {
+		now, _ := a.mono()
+		if err := a.WriteAgent(nodelocal.AgentRecord{Node: a.node, BootID: testBoot, PID: 7, Incarnation: 1,
+			WrittenAt: now, Interval: agentInterval, Fenced: a.fenced.Load(), HasQuorum: true}); err != nil {
+			return nodelocal.AgentRecord{}, err
+		}
+	}
+	return a.Fake.ReadAgent()
+}
+
+// holds is what the node's agent reads in the holder's record: nil when the holder holds the
+// disk at epoch.
+func (a *fakeAgent) holds(epoch uint64) error {
+	r, err := nodelocal.Node{Name: a.node, BootID: testBoot, Clock: a.mono}.HolderHolds(a)
+	if err == nil && r.Epoch != epoch {
+		err = fmt.Errorf("the holder's record says epoch %d, want %d", r.Epoch, epoch)
+	}
+	return err
 }
 
 // run is a holder running in the background.
@@ -270,17 +318,26 @@ func (d *flakyDevice) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // flakyClient fails every Create and Update while failWrites is set: a node cut off from the
-// API server for writes.
+// API server for writes; and every Get as well while down is set: a node cut off from it.
 type flakyClient struct {
 	client.Client
 	failWrites atomic.Bool
+	down       atomic.Bool
 	failed     atomic.Int32
+}
+
+func (c *flakyClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if c.down.Load() {
+		c.failed.Add(1)
+		return errAPIDown
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
 }
 
 var errAPIDown = errors.New("the API server does not answer")
 
 func (c *flakyClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	if c.failWrites.Load() {
+	if c.failWrites.Load() || c.down.Load() {
 		c.failed.Add(1)
 		return errAPIDown
 	}
@@ -288,7 +345,7 @@ func (c *flakyClient) Create(ctx context.Context, obj client.Object, opts ...cli
 }
 
 func (c *flakyClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	if c.failWrites.Load() {
+	if c.failWrites.Load() || c.down.Load() {
 		c.failed.Add(1)
 		return errAPIDown
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +25,7 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
+	"github.com/wolfpack-ha/wolfpack/internal/nodelocal"
 	"github.com/wolfpack-ha/wolfpack/internal/quorum"
 )
 
@@ -52,11 +56,12 @@ const (
 	ReasonCorrupt = "corrupt"
 )
 
-// APIDeadline is how long the holder may go without writing its Lease before it gives the disk
-// up: two thirds of the lease duration, the node agent's renew deadline.
-func APIDeadline(leaseDuration time.Duration) time.Duration {
-	return leaseDuration * 2 / 3
-}
+// DiskDamagedReason is the reason of the Warning Event that names the damaged blocks of the
+// quorum disk.
+const DiskDamagedReason = "QuorumDiskDamaged"
+
+// ownerBlockIndex is the owner record's block on the quorum disk (package quorum's layout).
+const ownerBlockIndex = 1
 
 // Config configures a Holder.
 type Config struct {
@@ -89,6 +94,14 @@ type Config struct {
 	Recorder events.EventRecorder
 	// Logger receives what the holder does (zero value: discarded).
 	Logger logr.Logger
+	// Local is the node-local channel to this node's agent (package nodelocal): the holder
+	// renews only while the agent's record there is fresh and not fenced, and writes its own
+	// record there. Required.
+	Local nodelocal.Channel
+	// LocalNode is this process on its node: boot ID and CLOCK_MONOTONIC, by which the
+	// agent's record is judged and the holder's is written (nodelocal.SystemNode; tests give a
+	// fake clock). Its Name is Node (set when empty); PID defaults to this process's.
+	LocalNode nodelocal.Node
 }
 
 // Holder holds the quorum disk's lease for its node and publishes the hold. See the package
@@ -103,8 +116,8 @@ type Holder struct {
 	log    logr.Logger
 	ref    *wolfpackv1alpha1.QuorumDisk
 
-	heldGauge, epochGauge prometheus.Gauge
-	renewErrors           map[string]prometheus.Counter
+	heldGauge, epochGauge, damagedGauge prometheus.Gauge
+	renewErrors                         map[string]prometheus.Counter
 
 	started atomic.Bool
 
@@ -116,6 +129,14 @@ type Holder struct {
 	// is none. Only Run's goroutine uses them.
 	current *coordinationv1.Lease
 	known   bool
+
+	// Only Run's goroutine uses these: what was last said about the agent, the disk's damage,
+	// the Lease and the holder's record, so that each is logged (or recorded) when it changes.
+	agentWhy   string
+	damage     string
+	acquireWhy string
+	publishErr error
+	localErr   string
 }
 
 var (
@@ -131,6 +152,10 @@ var (
 		Name: "wolfpack_quorum_renew_errors_total",
 		Help: "Failed renewals of the quorum disk's lease, by reason: late, lost, io, corrupt.",
 	}, []string{"cluster", "node", "reason"})
+	damagedVec = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "wolfpack_quorum_damaged_blocks",
+		Help: "Damaged blocks of the quorum disk at this node's holder's last check.",
+	}, []string{"cluster", "node"})
 	registerOnce sync.Once
 )
 
@@ -147,6 +172,18 @@ func New(cfg Config) (*Holder, error) {
 		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: no API client", cfg.Cluster)
 	case cfg.LeaseDuration < 0:
 		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: negative lease duration %v", cfg.Cluster, cfg.LeaseDuration)
+	case cfg.Local == nil:
+		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: no node-local channel to the node agent", cfg.Cluster)
+	case cfg.LocalNode.Clock == nil || cfg.LocalNode.BootID == "":
+		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: no CLOCK_MONOTONIC or boot ID for the node-local channel", cfg.Cluster)
+	case cfg.LocalNode.Name != "" && cfg.LocalNode.Name != cfg.Node:
+		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: the node-local channel is node %s's, not %s's", cfg.Cluster, cfg.LocalNode.Name, cfg.Node)
+	}
+	if cfg.LocalNode.Name == "" {
+		cfg.LocalNode.Name = cfg.Node
+	}
+	if cfg.LocalNode.PID == 0 {
+		cfg.LocalNode.PID = os.Getpid()
 	}
 	u, err := uuid.Parse(string(cfg.ClusterUID))
 	if err != nil {
@@ -184,9 +221,10 @@ func New(cfg Config) (*Holder, error) {
 	h.ref.Name, h.ref.UID = cfg.Cluster, cfg.ClusterUID
 	h.ref.SetGroupVersionKind(wolfpackv1alpha1.GroupVersion.WithKind("QuorumDisk"))
 
-	registerOnce.Do(func() { metrics.Registry.MustRegister(heldVec, epochVec, renewErrorsVec) })
+	registerOnce.Do(func() { metrics.Registry.MustRegister(heldVec, epochVec, renewErrorsVec, damagedVec) })
 	h.heldGauge = heldVec.WithLabelValues(cfg.Cluster, cfg.Node)
 	h.epochGauge = epochVec.WithLabelValues(cfg.Cluster, cfg.Node)
+	h.damagedGauge = damagedVec.WithLabelValues(cfg.Cluster, cfg.Node)
 	h.renewErrors = map[string]prometheus.Counter{}
 	for _, r := range []string{ReasonLate, ReasonLost, ReasonIO, ReasonCorrupt} {
 		h.renewErrors[r] = renewErrorsVec.WithLabelValues(cfg.Cluster, cfg.Node, r)
@@ -225,8 +263,8 @@ func (h *Holder) NeedLeaderElection() bool { return false }
 
 // Run holds the disk lease until ctx ends, then releases it and clears the Lease, and returns
 // nil. It returns an error when it cannot start (the disk cannot be opened or formatted, no
-// slot is free) and when the disk is damaged where the holder cannot go on (rule 3 of the
-// package documentation).
+// slot is free) and when the disk's owner block is damaged (rule 4 of the package
+// documentation).
 func (h *Holder) Run(ctx context.Context) error {
 	if !h.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("quorum holder of QuorumDisk %s: Run called twice", h.cfg.Cluster)
@@ -240,15 +278,22 @@ func (h *Holder) Run(ctx context.Context) error {
 		return err
 	}
 	h.heldGauge.Set(0)
+	h.writeLocal(nil)
 	var wait time.Duration
 	for {
 		if err := h.sleep(ctx, wait); err != nil {
 			return h.shutdown(ctx, lease)
 		}
 		wait = h.timing.RenewInterval
-		if err := h.readLease(ctx); err != nil {
-			h.log.Error(err, "cannot read the holder's Lease; the disk is not contended for until the API server answers")
+		if !h.agentAlive() {
+			h.writeLocal(nil)
 			continue
+		}
+		if !h.known {
+			// Best effort: the holder contends whether or not the API server answers (rule 2).
+			if err := h.readLease(ctx); err != nil {
+				h.log.V(1).Info("cannot read the holder's Lease; contending for the disk anyway", "reason", err.Error())
+			}
 		}
 		h.log.V(1).Info("acquiring the quorum disk lease")
 		err := lease.Acquire(ctx)
@@ -263,19 +308,32 @@ func (h *Holder) Run(ctx context.Context) error {
 			}
 			wait = 0
 			continue
-		case damaged(err):
+		case damagedOwner(err):
 			h.event(corev1.EventTypeWarning, wolfpackv1alpha1.QuorumLostReason, "Acquire",
 				"node %s cannot acquire the quorum disk %s: %v; the holder stops until an administrator repairs the disk",
 				h.cfg.Node, h.deviceName(), err)
 			h.clearBounded(ctx)
 			return fmt.Errorf("quorum device %s of QuorumDisk %s is damaged; the quorum holder stops until an administrator repairs or wipes it: %w",
 				h.deviceName(), h.cfg.Cluster, err)
+		case damaged(err):
+			// Another block than the owner record (another node's slot): the holder keeps
+			// running and trying, once a lease duration, so that a repair is seen at once.
+			wait = h.cfg.LeaseDuration
+			if why := err.Error(); why != h.acquireWhy {
+				h.acquireWhy = why
+				h.log.Error(err, "the quorum disk is damaged where the holder must read it to acquire; trying again", "retryAfter", wait)
+				h.event(corev1.EventTypeWarning, DiskDamagedReason, "Acquire",
+					"node %s cannot acquire the quorum disk %s: %v; the holder keeps trying every %v until an administrator repairs the disk",
+					h.cfg.Node, h.deviceName(), err, wait)
+			}
+			continue
 		case err != nil:
 			h.log.Error(err, "acquiring the quorum disk lease; trying again", "retryAfter", wait)
 			continue
 		}
+		h.acquireWhy = ""
 		h.acquired(lease)
-		ended := h.hold(ctx, lease)
+		ended := h.hold(ctx, disk, lease)
 		if ctx.Err() != nil {
 			return h.shutdown(ctx, lease)
 		}
@@ -284,10 +342,97 @@ func (h *Holder) Run(ctx context.Context) error {
 	}
 }
 
+// agentAlive reports whether this node's agent is alive and has not fenced the node, by its
+// node-local record (rule 3), and logs when that changes.
+func (h *Holder) agentAlive() bool {
+	_, err := h.cfg.LocalNode.AgentAlive(h.cfg.Local)
+	why := ""
+	if err != nil {
+		why = err.Error()
+	}
+	if why != h.agentWhy {
+		if err != nil {
+			h.log.Info("the node agent is not alive, or has fenced this node: the quorum disk lease is neither acquired nor renewed", "reason", why)
+		} else {
+			h.log.Info("the node agent is alive")
+		}
+		h.agentWhy = why
+	}
+	return err == nil
+}
+
+// writeLocal writes the holder's node-local record: the hold of lease while it is valid (nil:
+// none). A failure is logged when it changes; it changes nothing else.
+func (h *Holder) writeLocal(lease *quorum.Lease) {
+	err := func() error {
+		mono, err := h.cfg.LocalNode.Clock() // read first: the validity below is then never too long
+		if err != nil {
+			return err
+		}
+		now := h.clock.Now()
+		rec := nodelocal.HolderRecord{Node: h.cfg.Node, BootID: h.cfg.LocalNode.BootID, PID: h.cfg.LocalNode.PID,
+			WrittenAt: mono, Epoch: h.Epoch()}
+		if lease != nil {
+			if until := lease.ValidUntil(); lease.Valid() && until.After(now) {
+				rec.Held, rec.Epoch, rec.ValidUntil = true, lease.Epoch(), mono.Add(until.Sub(now))
+			}
+		}
+		return h.cfg.Local.WriteHolder(rec)
+	}()
+	why := ""
+	if err != nil {
+		why = err.Error()
+	}
+	if why != h.localErr {
+		if err != nil {
+			h.log.Error(err, "writing the holder's node-local record")
+		} else {
+			h.log.Info("the holder's node-local record is written again")
+		}
+		h.localErr = why
+	}
+}
+
+// checkDisk reads every block of the disk and reports the damaged ones when they change: an
+// Event naming each block, the log, the metric (rule 4). Nothing else follows from it.
+func (h *Holder) checkDisk(disk *quorum.Disk, epoch uint64) {
+	var blocks []string
+	for _, err := range disk.Check() {
+		var be *quorum.BlockError
+		if !errors.As(err, &be) {
+			h.log.V(1).Info("checking the quorum disk", "reason", err.Error())
+			continue
+		}
+		blocks = append(blocks, be.Error())
+	}
+	slices.Sort(blocks)
+	h.damagedGauge.Set(float64(len(blocks)))
+	damage := strings.Join(blocks, "; ")
+	if damage == h.damage {
+		return
+	}
+	h.damage = damage
+	if damage == "" {
+		h.log.Info("the quorum disk has no damaged block any more")
+		return
+	}
+	h.log.Info("the quorum disk has damaged blocks; the hold goes on", "blocks", damage)
+	h.event(corev1.EventTypeWarning, DiskDamagedReason, "Check",
+		"node %s holds the quorum disk %s (epoch %d) and keeps holding it, but %d of its blocks are damaged: %s; repair or replace the disk",
+		h.cfg.Node, h.deviceName(), epoch, len(blocks), damage)
+}
+
 // damaged reports whether err is damage on the disk that a person must look at.
 func damaged(err error) bool {
 	var be *quorum.BlockError
 	return errors.As(err, &be) || errors.Is(err, quorum.ErrCorrupt)
+}
+
+// damagedOwner reports whether err is damage of the owner record, which the holder never
+// claims.
+func damagedOwner(err error) bool {
+	var be *quorum.BlockError
+	return errors.As(err, &be) && be.Block == ownerBlockIndex && errors.Is(be, quorum.ErrCorrupt)
 }
 
 // open opens the disk, formatting it first if it is empty and Format allows.
@@ -357,53 +502,43 @@ func (h *Holder) newLease(d *quorum.Disk) (*quorum.Lease, error) {
 
 // Why a hold ended.
 type ending struct {
-	reason string // ReasonLost for a lost hold, "expired", "api"
+	reason string // ReasonLost for a lost hold, "expired", "agent"
 	err    error
 }
 
-// hold renews the lease and publishes it until the hold ends or ctx does.
-func (h *Holder) hold(ctx context.Context, lease *quorum.Lease) ending {
-	deadline := APIDeadline(h.cfg.LeaseDuration)
-	published := h.clock.Now() // the acquisition starts the API deadline
-	var publishErr error
-	publish := func() {
-		err := h.publish(ctx, lease)
-		switch {
-		case err == nil:
-			if publishErr != nil {
-				h.log.Info("the holder's Lease is written again")
-			}
-			published, publishErr = h.clock.Now(), nil
-		case publishErr == nil:
-			h.log.Error(err, "writing the holder's Lease", "releaseIn", deadline-h.clock.Since(published))
-			publishErr = err
-		default:
-			publishErr = err
-		}
-	}
-	publish()
+// hold renews the lease and publishes it until the hold ends or ctx does. It renews only while
+// the node agent is alive (rule 3), whether or not the API server answers (rule 2), and checks
+// the whole disk once a lease duration (rule 4).
+func (h *Holder) hold(ctx context.Context, disk *quorum.Disk, lease *quorum.Lease) ending {
+	h.publishErr = nil
+	h.writeLocal(lease)
+	h.publish(ctx, lease)
+	// Both on the holder's clock.
 	next := h.clock.Now().Add(h.timing.RenewInterval)
-	var renewErr error
+	nextCheck := h.clock.Now()
+	var renewErr, agentErr error
 	for {
-		wait := next.Sub(h.clock.Now())
-		if publishErr != nil {
-			wait = min(wait, published.Add(deadline).Sub(h.clock.Now()))
-		}
-		if err := h.sleep(ctx, wait); err != nil {
+		now := h.clock.Now()
+		if err := h.sleep(ctx, min(next.Sub(now), nextCheck.Sub(now))); err != nil {
 			return ending{}
 		}
-		if publishErr != nil && h.clock.Since(published) >= deadline {
-			rctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
-			if err := lease.Release(rctx); err != nil {
-				h.log.Error(err, "releasing the quorum disk lease")
-			}
-			cancel()
-			return ending{reason: "api", err: publishErr}
+		if !h.clock.Now().Before(nextCheck) {
+			h.checkDisk(disk, lease.Epoch())
+			nextCheck = h.clock.Now().Add(h.cfg.LeaseDuration)
 		}
 		if h.clock.Now().Before(next) {
 			continue
 		}
 		next = h.clock.Now().Add(h.timing.RenewInterval)
+		if !h.agentAlive() {
+			// Let the lease run out; if the agent comes back first, the hold goes on.
+			agentErr = errors.New(h.agentWhy)
+			if !lease.Valid() {
+				return ending{reason: "agent", err: agentErr}
+			}
+			h.writeLocal(lease)
+			continue
+		}
 		err := lease.Renew(ctx)
 		switch {
 		case ctx.Err() != nil:
@@ -412,15 +547,24 @@ func (h *Holder) hold(ctx context.Context, lease *quorum.Lease) ending {
 			if renewErr != nil {
 				h.log.Info("the quorum disk lease is renewed again")
 			}
-			renewErr = nil
-			publish()
+			if agentErr != nil {
+				h.log.Info("the quorum disk lease is renewed again: the node agent is back", "epoch", lease.Epoch())
+			}
+			renewErr, agentErr = nil, nil
+			h.writeLocal(lease)
+			h.publish(ctx, lease)
 			continue
 		case errors.Is(err, quorum.ErrLost):
 			h.renewErrors[ReasonLost].Inc()
+			h.writeLocal(nil)
 			return ending{reason: ReasonLost, err: err}
 		case errors.Is(err, quorum.ErrNotHeld):
 			// The validity ran out before this renewal: after failed renewals, or a stall.
 			h.renewErrors[ReasonLost].Inc()
+			h.writeLocal(nil)
+			if agentErr != nil {
+				return ending{reason: "agent", err: agentErr}
+			}
 			if renewErr != nil {
 				err = fmt.Errorf("%w (the last renewal failed: %w)", err, renewErr)
 			}
@@ -430,6 +574,7 @@ func (h *Holder) hold(ctx context.Context, lease *quorum.Lease) ending {
 		h.renewErrors[renewReason(err)].Inc()
 		h.log.Error(err, "renewing the quorum disk lease; trying again while it is valid", "validUntil", lease.ValidUntil())
 		if !lease.Valid() {
+			h.writeLocal(nil)
 			return ending{reason: "expired", err: err}
 		}
 	}
@@ -468,9 +613,8 @@ func (h *Holder) lost(lease *quorum.Lease, e ending) {
 	switch e.reason {
 	case ReasonLost:
 		note = fmt.Sprintf("node %s lost the quorum disk (epoch %d): %v", h.cfg.Node, epoch, e.err)
-	case "api":
-		note = fmt.Sprintf("node %s gave the quorum disk up (epoch %d): it could not write its Lease %s/%s for %v: %v",
-			h.cfg.Node, epoch, h.cfg.LeaseNamespace, membership.QuorumLeaseName(h.cfg.Cluster), APIDeadline(h.cfg.LeaseDuration), e.err)
+	case "agent":
+		note = fmt.Sprintf("node %s let the quorum disk lease (epoch %d) run out: %v", h.cfg.Node, epoch, e.err)
 	default:
 		note = fmt.Sprintf("node %s could not renew the quorum disk lease (epoch %d) before it ran out: %v", h.cfg.Node, epoch, e.err)
 	}
@@ -483,6 +627,7 @@ func (h *Holder) setNotHeld() {
 	h.held = false
 	h.mu.Unlock()
 	h.heldGauge.Set(0)
+	h.writeLocal(nil)
 }
 
 // shutdown releases the disk lease if it is held, and clears the Lease if it names this node.
@@ -543,13 +688,29 @@ func (h *Holder) readLease(ctx context.Context) error {
 
 var errNotValid = errors.New("the quorum disk lease is not valid")
 
-// publish writes the Lease for the lease's current hold, while the lease is valid (rule 1).
-func (h *Holder) publish(ctx context.Context, lease *quorum.Lease) error {
+// publish writes the Lease for the lease's current hold, while the lease is valid (rule 1), and
+// logs when writing it starts or stops failing. It is tried after every renewal, whether or not
+// the last one failed (rule 2): once the API server answers again, the same epoch is published.
+func (h *Holder) publish(ctx context.Context, lease *quorum.Lease) {
+	err := h.write(ctx, lease)
+	switch {
+	case err == nil && h.publishErr != nil:
+		h.log.Info("the holder's Lease is written again", "epoch", lease.Epoch())
+	case err != nil && h.publishErr == nil:
+		h.log.Error(err, "writing the holder's Lease; the hold goes on, and the Lease is written again once the API server answers",
+			"epoch", lease.Epoch())
+	}
+	h.publishErr = err
+}
+
+// write writes the Lease once, within half a renew interval, so that a hung API server delays
+// no renewal by more than that.
+func (h *Holder) write(ctx context.Context, lease *quorum.Lease) error {
 	left := lease.ValidUntil().Sub(h.clock.Now())
 	if !lease.Valid() || left <= 0 {
 		return errNotValid
 	}
-	ctx, cancel := context.WithTimeout(ctx, min(left, h.timing.RenewInterval))
+	ctx, cancel := context.WithTimeout(ctx, min(left, h.timing.RenewInterval/2))
 	defer cancel()
 	p := Publication{Namespace: h.cfg.LeaseNamespace, Cluster: h.cfg.Cluster, Node: h.cfg.Node,
 		Epoch: lease.Epoch(), LeaseDuration: h.cfg.LeaseDuration}
@@ -581,7 +742,7 @@ func (h *Holder) publish(ctx context.Context, lease *quorum.Lease) error {
 	return fmt.Errorf("writing Lease %s: %w", h.leaseKey(), err)
 }
 
-// clear removes holderIdentity from the Lease if it names this node (rule 4).
+// clear removes holderIdentity from the Lease if it names this node (rule 5).
 func (h *Holder) clear(ctx context.Context) error {
 	var err error
 	for range publishAttempts {

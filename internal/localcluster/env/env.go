@@ -50,6 +50,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/repo"
+	"github.com/wolfpack-ha/wolfpack/internal/nodelocal"
 )
 
 const (
@@ -488,7 +489,7 @@ func (e *Env) StartAgent(ctx context.Context, node string) error {
 	since := time.Now()
 	return e.Cluster.Run(ctx, cluster.Extra{Name: "agent-" + node, Exe: e.bin("node-agent"),
 		Args: e.inNode(node, e.bin("node-agent"), args...),
-		Env:  []string{"KUBECONFIG=" + e.kubeconfigOf(agentAccount)},
+		Env:  []string{"KUBECONFIG=" + e.kubeconfigOf(agentAccount), nodelocal.DirEnv + "=" + e.localDir(node)},
 		Ready: func(ctx context.Context) error {
 			l := &coordinationv1.Lease{}
 			if err := e.Client.Get(ctx, client.ObjectKey{Namespace: SystemNamespace, Name: node}, l); err != nil {
@@ -545,7 +546,7 @@ func (e *Env) syncHolders(ctx context.Context) error {
 			err := e.Cluster.Run(ctx, cluster.Extra{Name: name, Exe: e.bin("node-agent"),
 				Args: e.inNode(n, e.bin("node-agent"), "quorum", "--node-name="+n, "--cluster="+ClusterName,
 					"--device="+e.quorumDevice, "--lease-namespace="+SystemNamespace),
-				Env: []string{"KUBECONFIG=" + e.kubeconfigOf(holderAccount)}})
+				Env: []string{"KUBECONFIG=" + e.kubeconfigOf(holderAccount), nodelocal.DirEnv + "=" + e.localDir(n)}})
 			if err != nil {
 				return err
 			}
@@ -557,6 +558,10 @@ func (e *Env) syncHolders(ctx context.Context) error {
 	}
 	return nil
 }
+
+// localDir is node's directory shared by its agent and its quorum holder (package nodelocal):
+// /run/wolfpack on a real node; the processes of every node share one filesystem here.
+func (e *Env) localDir(node string) string { return filepath.Join(e.o.Dir, "local", node) }
 
 func (e *Env) isCrashed(node string) bool {
 	e.mu.Lock()
