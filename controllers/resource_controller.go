@@ -331,14 +331,16 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	stop := h.Offline
 	wait, fenced := r.fenceWait(ctx, cluster, where, now)
 	var events []failover.Event
-	switch {
-	case fenced:
+	switch failover.OfflineStopOf(req.Resource, fenced, now) {
+	case failover.StopAtOnce:
 		stop = h.Terminate
-	case s.State == wolfpackv1alpha1.ResourceOfflinePending && failover.PendingTooLong(req.Resource, now):
-		// As MSCS does with a resource that does not go offline in time: terminate it.
-		stop = h.Terminate
+	case failover.StopOverdue:
+		// Not as MSCS does: its node is not fenced and may still run it, so it is neither
+		// terminated nor counted offline; the graceful stop is asked for again.
 		events = append(events, failover.Event{Warning: true, Reason: wolfpackv1alpha1.PendingTimeoutReason,
-			Message: fmt.Sprintf("not offline on %s within pendingTimeout %s: terminating", where, req.Resource.Spec.PendingTimeoutOrDefault())})
+			Message: fmt.Sprintf("offline is taking longer than pendingTimeout %s on %s, which is not fenced: "+
+				"still waiting for it to stop there, without forcing it", req.Resource.Spec.PendingTimeoutOrDefault(), where)})
+	case failover.StopGracefully:
 	}
 	result, err := stop(ctx, req)
 	if err != nil {
@@ -369,8 +371,9 @@ func (r *ResourceReconciler) fencedFunc(ctx context.Context, cluster string, now
 	}
 }
 
-// fenceWait says whether a node can no longer run anything, or else how long until it counts as
-// fenced if it stays Down (zero while it is not Down), as the cluster's membership tells it.
+// fenceWait says whether a node can no longer run anything (failover.NodeFenced: the
+// membership's verdict, never elapsed time), or else how long until it may count as fenced if it
+// stays Down (zero while it is not Down), as the cluster's membership tells it.
 func (r *ResourceReconciler) fenceWait(ctx context.Context, cluster, name string, now time.Time) (time.Duration, bool) {
 	if name == "" {
 		return 0, false
@@ -379,7 +382,9 @@ func (r *ResourceReconciler) fenceWait(ctx context.Context, cluster, name string
 	if err := r.Get(ctx, types.NamespacedName{Name: cluster}, qd); err == nil {
 		for _, n := range qd.Status.Nodes {
 			if n.Name == name {
-				return membership.FencedAfter(n, now, r.FenceGrace)
+				// Fenced only by the membership's verdict; the wait only says when to look again.
+				wait, _ := membership.FencedAfter(n, now, r.FenceGrace)
+				return wait, failover.NodeFenced(n)
 			}
 		}
 	}
