@@ -18,9 +18,11 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
@@ -85,8 +87,16 @@ func (r *ResourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_
 		return ctrl.Result{}, err
 	}
 	if invalid != nil {
-		// Leave everything running as it is; the group says what is wrong.
 		meta.SetStatusCondition(&res.Status.Conditions, *invalid)
+		if invalid.Reason == wolfpackv1alpha1.AddressNotAllowedReason {
+			// A refused address is never placed, and one placed before it was refused (the
+			// allowed CIDRs or the address changed since) is taken offline: its node's agent
+			// removes it.
+			result, evs, err := r.refuse(ctx, res, group)
+			events = evs
+			return result, err
+		}
+		// Leave everything running as it is; the group says what is wrong.
 		return ctrl.Result{}, nil
 	}
 	meta.SetStatusCondition(&res.Status.Conditions, metav1.Condition{Type: wolfpackv1alpha1.ValidCondition,
@@ -143,6 +153,9 @@ func (r *ResourceReconciler) observe(ctx context.Context, res *wolfpackv1alpha1.
 		return group, plan, nil, &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
 			Reason: problems[0].Reason, Message: "the group's dependencies are inconsistent: " + problems[0].Message}, nil
 	}
+	if c, err := r.checkAddress(ctx, res, group.Spec.Cluster); c != nil || err != nil {
+		return group, plan, nil, c, err
+	}
 	views := map[string]failover.ResourceView{}
 	for i := range resources.Items {
 		if other := &resources.Items[i]; other.Spec.Group == group.Name {
@@ -150,6 +163,27 @@ func (r *ResourceReconciler) observe(ctx context.Context, res *wolfpackv1alpha1.
 		}
 	}
 	return group, plan, views, nil, nil
+}
+
+// checkAddress refuses a floating address outside the cluster's spec.allowedAddressCIDRs: a
+// False Valid condition naming the field and the QuorumDisk, or nothing when it is allowed.
+func (r *ResourceReconciler) checkAddress(ctx context.Context, res *wolfpackv1alpha1.Resource, cluster string) (*metav1.Condition, error) {
+	if res.Spec.IPAddress == nil {
+		return nil, nil
+	}
+	qd := &wolfpackv1alpha1.QuorumDisk{}
+	if err := r.Get(ctx, types.NamespacedName{Name: cluster}, qd); err != nil {
+		if apierrors.IsNotFound(err) {
+			return &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse, Reason: wolfpackv1alpha1.ClusterNotFoundReason,
+				Message: fmt.Sprintf("QuorumDisk %q does not exist: spec.ipAddress.address cannot be checked against its spec.allowedAddressCIDRs", cluster)}, nil
+		}
+		return nil, err
+	}
+	if err := qd.CheckAddress(res.Spec.IPAddress.Address); err != nil {
+		return &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
+			Reason: wolfpackv1alpha1.AddressNotAllowedReason, Message: err.Error()}, nil
+	}
+	return nil, nil
 }
 
 func dependencyNames(res *wolfpackv1alpha1.Resource) []string {
@@ -329,14 +363,16 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	stop := h.Offline
 	wait, fenced := r.fenceWait(ctx, cluster, where, now)
 	var events []failover.Event
-	switch {
-	case fenced:
+	switch failover.OfflineStopOf(req.Resource, fenced, now) {
+	case failover.StopAtOnce:
 		stop = h.Terminate
-	case s.State == wolfpackv1alpha1.ResourceOfflinePending && failover.PendingTooLong(req.Resource, now):
-		// As MSCS does with a resource that does not go offline in time: terminate it.
-		stop = h.Terminate
+	case failover.StopOverdue:
+		// Not as MSCS does: its node is not fenced and may still run it, so it is neither
+		// terminated nor counted offline; the graceful stop is asked for again.
 		events = append(events, failover.Event{Warning: true, Reason: wolfpackv1alpha1.PendingTimeoutReason,
-			Message: fmt.Sprintf("not offline on %s within pendingTimeout %s: terminating", where, req.Resource.Spec.PendingTimeoutOrDefault())})
+			Message: fmt.Sprintf("offline is taking longer than pendingTimeout %s on %s, which is not fenced: "+
+				"still waiting for it to stop there, without forcing it", req.Resource.Spec.PendingTimeoutOrDefault(), where)})
+	case failover.StopGracefully:
 	}
 	result, err := stop(ctx, req)
 	if err != nil {
@@ -357,6 +393,21 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 		poll = wait
 	}
 	return ctrl.Result{RequeueAfter: min(poll, req.Resource.Spec.PendingTimeoutOrDefault())}, events, nil
+}
+
+// refuse keeps a resource that must not be placed offline: taken offline where it is, left
+// Offline where it is not.
+func (r *ResourceReconciler) refuse(ctx context.Context, res *wolfpackv1alpha1.Resource, group *wolfpackv1alpha1.ResourceGroup) (
+	ctrl.Result, []failover.Event, error,
+) {
+	now := r.Clock.Now()
+	h, err := r.Handlers.For(res)
+	if err != nil {
+		return ctrl.Result{}, nil, err
+	}
+	req := resourcetype.Request{Resource: res, Placement: resourcetype.Placement{Node: res.Status.Node, Epoch: group.Status.Epoch},
+		Fenced: r.fencedFunc(ctx, group.Spec.Cluster, now)}
+	return r.offline(ctx, h, req, group.Spec.Cluster, now)
 }
 
 // fencedFunc answers whether a node of the cluster can no longer run anything.
@@ -404,6 +455,10 @@ func (r *ResourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			func(res *wolfpackv1alpha1.Resource, o client.Object) bool {
 				return res.Spec.Group == o.(*wolfpackv1alpha1.Resource).Spec.Group && slices.Contains(dependencyNames(res), o.GetName())
 			}))).
+		// A change of a cluster's allowedAddressCIDRs (its spec; not its status, which changes
+		// all the time) refuses or allows floating addresses.
+		Watches(&wolfpackv1alpha1.QuorumDisk{}, handler.EnqueueRequestsFromMapFunc(r.addressResources),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.resourcesWhere(refersTo(wolfpackv1alpha1.DeploymentKind)))).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.resourcesWhere(refersTo(wolfpackv1alpha1.StatefulSetKind)))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Concurrency, 1)}).
@@ -427,6 +482,23 @@ func (r *ResourceReconciler) resourcesWhere(match func(*wolfpackv1alpha1.Resourc
 		}
 		return out
 	}
+}
+
+// addressResources enqueues every floating address resource, in every namespace: those of the
+// cluster's groups are among them.
+func (r *ResourceReconciler) addressResources(ctx context.Context, _ client.Object) []reconcile.Request {
+	var resources wolfpackv1alpha1.ResourceList
+	if err := r.List(ctx, &resources); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing resources")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range resources.Items {
+		if resources.Items[i].Spec.IPAddress != nil {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&resources.Items[i])})
+		}
+	}
+	return out
 }
 
 // refersTo matches the resources whose workloadRef names the object as a kind.

@@ -164,4 +164,7 @@ const (
 	// PendingTimeoutReason means the resource did not come online or go offline within
 	// pendingTimeout.
 	PendingTimeoutReason = "PendingTimeout"
+	// AddressNotAllowedReason means a Resource's spec.ipAddress.address lies outside every CIDR
+	// of its cluster's QuorumDisk spec.allowedAddressCIDRs.
+	AddressNotAllowedReason = "AddressNotAllowed"
 )

@@ -246,6 +246,20 @@ type QuorumDiskSpec struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
 	PausedNodes []PausedNode `json:"pausedNodes,omitempty"`
+
+	// allowedAddressCIDRs are the networks a floating address of this cluster (a Resource's
+	// spec.ipAddress.address, in any namespace whose groups run here) must lie in, so that the
+	// owner of a group cannot take over an address the cluster's administrator did not give out,
+	// such as a gateway or the API server's VIP. A Resource whose address lies outside every one
+	// of them is refused: it is marked invalid, never placed, and no node agent adds it. When
+	// empty, any address is allowed, as before this field existed, and `kubectl cluster validate`
+	// warns. The CIDRs restrict the address only, not its prefixLength.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self) && cidr(self) == cidr(self).masked()",message="each of allowedAddressCIDRs must be a CIDR with no host bits set, such as 192.0.2.48/28 or fd00:50::/64"
+	AllowedAddressCIDRs []string `json:"allowedAddressCIDRs,omitempty"`
 }
 
 // NodeStatus is one member node as the manager sees it.

@@ -65,3 +65,43 @@ func setHealthy(s *wolfpackv1alpha1.ResourceStatus) {
 	}
 	meta.SetStatusCondition(&s.Conditions, c)
 }
+
+// NodeFenced says whether the cluster's membership counts the node as fenced: Down, and its
+// fencing proven (its agent reported the fence action done, or its Lease ran out as the
+// manager judges it). Only then may what is left of a resource there be removed without
+// waiting for the node to stop it. Elapsed time alone never makes a node fenced here.
+func NodeFenced(n wolfpackv1alpha1.NodeStatus) bool {
+	return n.State == wolfpackv1alpha1.NodeDown && n.Fenced
+}
+
+// OfflineStop is how the Resource Manager takes a resource offline on the node it ran on.
+type OfflineStop int
+
+const (
+	// StopGracefully asks the resource to stop (a pod deleted with its grace period) and counts
+	// it offline only once it is gone.
+	StopGracefully OfflineStop = iota
+	// StopOverdue is StopGracefully past pendingTimeout on a node that is not fenced: the
+	// resource is still not offline, which is reported, and its graceful stop retried. It is
+	// never forced and never counted offline before it is gone: its node may still run it.
+	StopOverdue
+	// StopAtOnce terminates the resource without grace: its node is fenced and can no longer
+	// run it.
+	StopAtOnce
+)
+
+// OfflineStopOf decides how to take the resource offline on a node: at once only where the node
+// is fenced (NodeFenced), gracefully otherwise, however long that takes. MSCS terminates a
+// resource that does not go offline within its pending timeout; on a live node that would let
+// the group start elsewhere while its processes still run (a database with a long termination
+// grace, a hung kubelet), so Wolfpack reports the overrun instead.
+func OfflineStopOf(res *wolfpackv1alpha1.Resource, nodeFenced bool, now time.Time) OfflineStop {
+	switch {
+	case nodeFenced:
+		return StopAtOnce
+	case res.Status.State == wolfpackv1alpha1.ResourceOfflinePending && PendingTooLong(res, now):
+		return StopOverdue
+	default:
+		return StopGracefully
+	}
+}

@@ -104,3 +104,48 @@ func TestSetResourceConditions(t *testing.T) {
 		}
 	}
 }
+
+func TestNodeFenced(t *testing.T) {
+	t.Parallel()
+	long := metav1.NewTime(t0.Add(-time.Hour))
+	for _, tc := range []struct {
+		name string
+		n    wp.NodeStatus
+		want bool
+	}{
+		{"Down and reported fenced", wp.NodeStatus{Name: "a", State: wp.NodeDown, Fenced: true}, true},
+		{"Down for an hour, not reported fenced", wp.NodeStatus{Name: "a", State: wp.NodeDown, Since: long}, false},
+		{"Up with a stale Fenced flag", wp.NodeStatus{Name: "a", State: wp.NodeUp, Fenced: true}, false},
+		{"Paused", wp.NodeStatus{Name: "a", State: wp.NodePaused, Since: long}, false},
+		{"Joining", wp.NodeStatus{Name: "a", State: wp.NodeJoining}, false},
+	} {
+		if got := NodeFenced(tc.n); got != tc.want {
+			t.Errorf("%s: NodeFenced = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestOfflineStopOf(t *testing.T) {
+	t.Parallel()
+	res := func(state wp.ResourceState, pendingFor time.Duration) *wp.Resource {
+		return builder.Resource("ns", "r").State(state).Node("a").Conditions(metav1.Condition{Type: wp.ReadyCondition,
+			Status: metav1.ConditionFalse, LastTransitionTime: metav1.NewTime(t0.Add(-pendingFor))}).Obj()
+	}
+	for _, tc := range []struct {
+		name   string
+		res    *wp.Resource
+		fenced bool
+		want   OfflineStop
+	}{
+		{"going offline within pendingTimeout", res(wp.ResourceOfflinePending, time.Minute), false, StopGracefully},
+		{"past pendingTimeout on a live node: reported, never forced", res(wp.ResourceOfflinePending, time.Hour), false, StopOverdue},
+		{"past pendingTimeout on a fenced node", res(wp.ResourceOfflinePending, time.Hour), true, StopAtOnce},
+		{"within pendingTimeout on a fenced node", res(wp.ResourceOfflinePending, time.Second), true, StopAtOnce},
+		{"online, first asked to stop", res(wp.ResourceOnline, time.Hour), false, StopGracefully},
+		{"online on a fenced node", res(wp.ResourceOnline, 0), true, StopAtOnce},
+	} {
+		if got := OfflineStopOf(tc.res, tc.fenced, t0); got != tc.want {
+			t.Errorf("%s: OfflineStopOf = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

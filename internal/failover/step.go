@@ -299,10 +299,14 @@ func (o Observed) advance(out *Outcome) {
 	}
 }
 
+// allOffline says whether every resource named is offline. A Failed resource is not: it failed
+// where it ran, and what is left of it (a pod that no longer passes its checks, a pod still
+// terminating) may run on there; the Resource Manager takes it offline like any other, and what
+// it depends on stays until then.
 func (o Observed) allOffline(names []string) bool {
 	for _, n := range names {
 		switch o.Resources[n].State {
-		case wolfpackv1alpha1.ResourceOffline, wolfpackv1alpha1.ResourceFailed, "":
+		case wolfpackv1alpha1.ResourceOffline, "":
 		default:
 			return false
 		}

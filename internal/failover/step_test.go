@@ -239,13 +239,13 @@ func TestNext(t *testing.T) {
 			want: want{owner: "b", epoch: 2, state: wp.GroupFailed, blocked: wp.FailoverThresholdExceededReason},
 		},
 		{
-			name: "a resource out of restarts fails the group over, offline first (the failed one counts as offline)",
+			name: "a resource out of restarts fails the group over, offline first (the failed one is not offline yet)",
 			setup: func(o *Observed) {
 				o.Status = onlineOn("a", 1)
 				allOn(o, "a", wp.ResourceOnline)
 				o.Resources["server"] = ResourceView{State: wp.ResourceFailed, Node: "a", WantsFailover: true}
 			},
-			want: want{kind: wp.OperationFailover, phase: wp.PhaseTakingOffline, wave: 1, from: "a", to: "b", owner: "a", epoch: 1,
+			want: want{kind: wp.OperationFailover, phase: wp.PhaseTakingOffline, wave: 0, from: "a", to: "b", owner: "a", epoch: 1,
 				state: wp.GroupPending, event: wp.RestartThresholdExceededReason},
 		},
 		{

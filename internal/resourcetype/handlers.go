@@ -127,6 +127,13 @@ func (h *workloadHandler) stop(ctx context.Context, req Request, opts ...client.
 		return Result{}, err
 	}
 	if len(pods) == 0 {
+		// Offline lets the group start elsewhere: confirmed with the API server, since a pod
+		// just created may not be in the cache yet.
+		if pods, err = h.pods(ctx, h.Reader, req.Resource); err != nil {
+			return Result{}, err
+		}
+	}
+	if len(pods) == 0 {
 		return Result{State: Offline, Message: "no pod left"}, nil
 	}
 	for i := range pods {

@@ -147,6 +147,10 @@ func (h *workloadHandler) stopRef(ctx context.Context, req Request, opts ...clie
 		}
 	}
 	pods, err := h.selected(ctx, h.Client, req.Resource, w)
+	if err == nil && len(pods) == 0 {
+		// Confirmed with the API server before the group may start elsewhere.
+		pods, err = h.selected(ctx, h.Reader, req.Resource, w)
+	}
 	if err != nil {
 		return Result{}, err
 	}

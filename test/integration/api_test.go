@@ -385,6 +385,24 @@ func badInputs() []badInput {
 			message: "cidr must be a CIDR such as 10.0.0.0/24",
 		},
 		{
+			name:    "allowed address CIDR that is not a CIDR",
+			obj:     quorum(func(q *wp.QuorumDisk) { q.Spec.AllowedAddressCIDRs = []string{"192.0.2.48/28", "192.0.2.300/32"} }),
+			field:   "spec.allowedAddressCIDRs[1]",
+			message: "each of allowedAddressCIDRs must be a CIDR with no host bits set, such as 192.0.2.48/28 or fd00:50::/64",
+		},
+		{
+			name:    "allowed address CIDR with host bits",
+			obj:     quorum(func(q *wp.QuorumDisk) { q.Spec.AllowedAddressCIDRs = []string{"192.0.2.50/28"} }),
+			field:   "spec.allowedAddressCIDRs[0]",
+			message: "each of allowedAddressCIDRs must be a CIDR with no host bits set",
+		},
+		{
+			name:    "allowed address CIDR named twice",
+			obj:     quorum(func(q *wp.QuorumDisk) { q.Spec.AllowedAddressCIDRs = []string{"fd00:50::/64", "fd00:50::/64"} }),
+			field:   "spec.allowedAddressCIDRs[1]",
+			message: "Duplicate value",
+		},
+		{
 			name: "two heartbeat networks with one CIDR",
 			obj: quorum(func(q *wp.QuorumDisk) {
 				q.Spec.Heartbeat.Networks = []wp.HeartbeatNetwork{

@@ -226,6 +226,13 @@ func (k *Kubelet) Hold(resource, node string) {
 	k.held[resource+"@"+node] = true
 }
 
+// Release undoes Hold: the resource's pods on node start and stop again.
+func (k *Kubelet) Release(resource, node string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.held, resource+"@"+node)
+}
+
 // Pause stops or resumes a node's kubelet without the node going NotReady: its pods neither
 // start nor finish stopping meanwhile.
 func (k *Kubelet) Pause(node string, paused bool) {
