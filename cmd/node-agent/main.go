@@ -65,6 +65,7 @@ type options struct {
 	secureMetrics  bool
 	probeAddr      string
 	criEndpoint    string
+	watchdogDevice string
 	monitorPath    string
 	concurrency    int
 	qps            float64
@@ -115,6 +116,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8082", "Address of the /healthz and /readyz probes.")
 	fs.StringVar(&o.criEndpoint, "cri-endpoint", "unix:///run/containerd/containerd.sock",
 		"The container runtime's CRI socket, through which exec health checks run and the CRI fence action stops group containers.")
+	fs.StringVar(&o.watchdogDevice, "watchdog-device", fence.DefaultWatchdogPath,
+		"The watchdog device that the Watchdog fence action feeds (spec.fencing of the QuorumDisk).")
 	fs.StringVar(&o.monitorPath, "monitor-path", "/proc/self/exe", "Executable of the Resource Monitor (this program).")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "How many resources are checked at once.")
 	fs.Float64Var(&o.qps, "kube-api-qps", 20, "Sustained rate of requests to the API server.")
@@ -213,7 +216,7 @@ func setup(mgr ctrl.Manager, o *options, clusterName string) error {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{},
 		Node: o.node, Cluster: clusterName, LeaseNamespace: o.leaseNamespace,
 		Addresses: o.addresses, HostAddrs: hostAddrs, Metrics: hbMetrics,
-		FenceOptions: fence.Options{CRIEndpoint: o.criEndpoint},
+		FenceOptions: fence.Options{CRIEndpoint: o.criEndpoint, WatchdogPath: o.watchdogDevice},
 	}
 	if err := mgr.Add(m); err != nil {
 		return err
