@@ -49,8 +49,8 @@ type watchdogDevice struct {
 	// spent is set from a reset (or a power loss, disarm) until no writer has the device open:
 	// the writers of before the reset are dead, and only the next boot's arm it again.
 	spent bool
-	stop     chan struct{}
-	done     chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 // newWatchdogDevice makes the FIFO at path and starts reading it.
