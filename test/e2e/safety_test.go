@@ -151,10 +151,11 @@ func (s *scenarios) logRunning(t *testing.T, d time.Duration) {
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
 		time.Sleep(min(10*time.Second, time.Until(end)))
-		var on []string
+		on := make([]string, 0, len(env.Member))
 		for _, n := range env.Member {
-			var pods []string
-			for _, p := range s.e.RunningPods(context.Background(), n) {
+			running := s.e.RunningPods(context.Background(), n)
+			pods := make([]string, 0, len(running))
+			for _, p := range running {
 				pods = append(pods, p.Resource)
 			}
 			on = append(on, fmt.Sprintf("%s runs %v", n, pods))

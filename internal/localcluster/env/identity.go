@@ -35,7 +35,8 @@ const tokenLifetime = 7 * 24 * 3600
 // the holders' on each member node (see kubeconfigOf).
 func (e *Env) issueTokens(ctx context.Context) error {
 	type identity struct{ sa, node string }
-	ids := []identity{{managerAccount, ""}}
+	ids := make([]identity, 0, 1+2*len(Member))
+	ids = append(ids, identity{managerAccount, ""})
 	for _, n := range Member {
 		ids = append(ids, identity{agentAccount, n}, identity{holderAccount, n})
 	}

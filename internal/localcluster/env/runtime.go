@@ -115,15 +115,22 @@ func (e *Env) releaseDeleted(ctx context.Context, pods []corev1.Pod) error {
 	return nil
 }
 
-func (rt *nodeRuntime) sync(ctx context.Context, c client.Client, pods []corev1.Pod) error {
-	// First, without the lock, the API calls: the runtime's finalizer on every pod that is to
-	// get its first sandbox.
+// runs tells whether the pod is one the node's runtime runs: on the node, Running and not being
+// deleted.
+func (rt *nodeRuntime) runs(p *corev1.Pod) bool {
+	return p.Spec.NodeName == rt.node && p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning
+}
+
+// holdNew puts the runtime's finalizer on every pod that is to get its first sandbox, without
+// the lock: these are API calls. It returns the pods held, by UID, and the count of powerOff
+// calls before.
+func (rt *nodeRuntime) holdNew(ctx context.Context, c client.Client, pods []corev1.Pod) (map[string]bool, int, error) {
 	rt.mu.Lock()
 	boot := rt.boots
 	list, err := rt.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	rt.mu.Unlock()
 	if err != nil {
-		return err
+		return nil, boot, err
 	}
 	has := map[string]bool{}
 	for _, sb := range list.GetItems() {
@@ -132,7 +139,7 @@ func (rt *nodeRuntime) sync(ctx context.Context, c client.Client, pods []corev1.
 	held := map[string]bool{}
 	for i := range pods {
 		p := &pods[i]
-		if p.Spec.NodeName != rt.node || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || has[string(p.UID)] {
+		if !rt.runs(p) || has[string(p.UID)] {
 			continue
 		}
 		err := hold(ctx, c, p)
@@ -140,17 +147,25 @@ func (rt *nodeRuntime) sync(ctx context.Context, c client.Client, pods []corev1.
 			continue // changed or going meanwhile: look again next time
 		}
 		if err != nil {
-			return err
+			return nil, boot, err
 		}
 		held[string(p.UID)] = true
 	}
+	return held, boot, nil
+}
 
+func (rt *nodeRuntime) sync(ctx context.Context, c client.Client, pods []corev1.Pod) error {
+	held, boot, err := rt.holdNew(ctx, c, pods)
+	if err != nil {
+		return err
+	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.boots != boot {
 		return nil // the node lost power meanwhile
 	}
-	if list, err = rt.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{}); err != nil {
+	list, err := rt.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
 		return err
 	}
 	sandboxes := list.GetItems()
@@ -164,7 +179,7 @@ func (rt *nodeRuntime) sync(ctx context.Context, c client.Client, pods []corev1.
 	wanted := map[string]bool{}
 	for i := range pods {
 		p := &pods[i]
-		if p.Spec.NodeName != rt.node || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+		if !rt.runs(p) {
 			continue
 		}
 		wanted[string(p.UID)] = true
@@ -255,8 +270,9 @@ func (rt *nodeRuntime) run(ctx context.Context, p *corev1.Pod, attempt uint32) e
 // Running lists the group pods whose sandbox is ready in node's runtime: what really runs there.
 // A crashed node runs nothing.
 func (e *Env) Running(ctx context.Context, node string) []string {
-	var out []string
-	for _, p := range e.RunningPods(ctx, node) {
+	pods := e.RunningPods(ctx, node)
+	out := make([]string, 0, len(pods))
+	for _, p := range pods {
 		out = append(out, p.Name)
 	}
 	return out

@@ -109,7 +109,8 @@ func (w *watchdogDevice) poll() (expired bool) {
 		case n > 0:
 			w.armed = true
 			w.lastFeed = w.now()
-			w.lastByte = buf[n-1]
+			data := buf[:n]
+			w.lastByte = data[len(data)-1]
 			continue
 		case errors.Is(err, unix.EINTR):
 			continue
