@@ -190,10 +190,11 @@ func (s *scenarios) agentRollingRestart(t *testing.T) {
 }
 
 // agentPausedWatchdog sets the fence action to Watchdog (each node's agent feeds its node's
-// simulated watchdog device), then stops the group owner's agent with SIGSTOP for 30 s: a hung
-// agent on a live node. The watchdog must reset the node, and the group must come up on the
-// survivor, never running on both. Then the node boots again and the cluster is steady; the fence
-// action goes back to CRI at the end.
+// simulated watchdog device), then, once with the group on the quorum disk's owner and once with
+// it on the other node, stops the group owner's agent with SIGSTOP for 30 s: a hung agent on a
+// live node. The watchdog must reset that node, and the group must come up on the survivor,
+// never running on both. Then the node boots again and the cluster is steady; the fence action
+// goes back to CRI at the end.
 func (s *scenarios) agentPausedWatchdog(t *testing.T) {
 	if s.e.Fencing() != wp.FenceWatchdog {
 		s.steady(t)
@@ -204,13 +205,32 @@ func (s *scenarios) agentPausedWatchdog(t *testing.T) {
 		t.Logf("fence action Watchdog: both agents restarted in %s", time.Since(began).Round(time.Millisecond))
 		t.Cleanup(func() { s.restoreFencing(t) })
 	}
-	owner, quorum := s.steady(t)
+	// The quorum owner's hung agent is issue 13's hostage case: its quorum holder, a process of
+	// its own, must let the disk go so that the survivor can take it.
+	t.Run("quorum owner", func(t *testing.T) { s.pauseOwnerAgent(t, true) })
+	t.Run("other node", func(t *testing.T) { s.pauseOwnerAgent(t, false) })
+}
+
+// pauseOwnerAgent moves the group to the quorum disk's owner (or to the other node), pauses that
+// node's agent for agentPause, and checks that its watchdog resets it and the group comes up on
+// the survivor; then it boots the node again.
+func (s *scenarios) pauseOwnerAgent(t *testing.T, quorumOwner bool) {
+	_, quorum := s.steady(t)
+	owner := quorum
+	if !quorumOwner {
+		owner = framework.Other(quorum)
+	}
+	if n, _ := s.owner(t); n != owner {
+		plugin(t, s.e, "move", env.Group, "-n", env.Namespace, "--to", owner, "--wait")
+		s.steady(t)
+	}
 	survivor := framework.Other(owner)
 	for _, n := range env.Member {
 		if !s.e.WatchdogArmed(n) {
 			t.Fatalf("the watchdog of %s is not armed: its agent does not feed %s", n, s.e.WatchdogDevice(n))
 		}
 	}
+	t.Cleanup(func() { s.reviveAll(t) })
 	resets := len(s.e.WatchdogResets())
 	pausedAt := time.Now()
 	if err := s.e.PauseAgent(owner); err != nil {
@@ -230,14 +250,14 @@ func (s *scenarios) agentPausedWatchdog(t *testing.T) {
 		return nil
 	})
 	if !reset {
-		if err := s.e.ResumeAgent(owner); err != nil {
-			t.Error(err)
-		}
-		t.Fatalf("the watchdog did not reset %s in the %s its agent was paused; the agent is resumed; the timeline:\n%s",
-			owner, agentPause, timeline(t, s.e, pausedAt))
+		t.Fatalf("the watchdog did not reset %s in the %s its agent was paused (resets: %v); the timeline:\n%s",
+			owner, agentPause, s.e.WatchdogResets()[resets:], timeline(t, s.e, pausedAt))
+	}
+	if r := s.e.WatchdogResets()[resets:]; slices.ContainsFunc(r, func(r env.WatchdogReset) bool { return r.Node == survivor }) {
+		t.Errorf("the watchdog of the survivor %s reset it too: %v", survivor, r)
 	}
 	if err := s.e.WaitGroupOnline(t.Context(), survivor, framework.Settle); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v; %s; the timeline:\n%s", err, s.c.DowntimeBetween(pausedAt, time.Time{}), timeline(t, s.e, pausedAt))
 	}
 	if online == 0 {
 		online = time.Since(pausedAt)
@@ -245,13 +265,29 @@ func (s *scenarios) agentPausedWatchdog(t *testing.T) {
 	waitAddress(t, s.e, survivor)
 	t.Logf("the group is Online on %s %s after the agent of %s was paused; %s; the timeline:\n%s",
 		survivor, online.Round(time.Millisecond), owner, s.c.DowntimeBetween(pausedAt, time.Time{}), timeline(t, s.e, pausedAt))
-	if err := s.e.Revive(t.Context(), owner); err != nil {
-		t.Fatal(err)
+}
+
+// reviveAll resumes the paused agents and boots the crashed member nodes again, and waits for the
+// steady state.
+func (s *scenarios) reviveAll(t *testing.T) {
+	t.Helper()
+	ctx := context.Background() // t's context is done by now
+	for _, n := range env.Member {
+		if slices.Contains(s.e.Crashed(), n) {
+			if err := s.e.Revive(ctx, n); err != nil {
+				t.Errorf("booting %s again: %v", n, err)
+				continue
+			}
+			if err := s.e.Cluster.WaitNodeReady(ctx, n); err != nil {
+				t.Error(err)
+			}
+		} else if s.e.Cluster.Running(env.AgentProcess(n)) {
+			_ = s.e.ResumeAgent(n) // in case it is paused
+		}
 	}
-	if err := s.e.Cluster.WaitNodeReady(t.Context(), owner); err != nil {
-		t.Fatal(err)
+	if _, err := framework.WaitSteady(ctx, s.e); err != nil {
+		t.Errorf("after booting the nodes again: %v", err)
 	}
-	s.steady(t)
 }
 
 // restoreFencing sets the fence action back to CRI, for the scenarios that follow.
