@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -320,6 +321,17 @@ func (s *scenarios) forgedLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
+	// The token is bound to the forger's Node: the API server tells the admission policy which
+	// node the agent runs on.
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := c.Create(ctx, review); err != nil {
+		t.Fatalf("who the agent of %s is: %v", forger, err)
+	}
+	user := review.Status.UserInfo
+	t.Logf("the agent of %s is %s, extra %v", forger, user.Username, user.Extra)
+	if got := user.Extra[nodeNameClaim]; !slices.Equal(got, []string{forger}) {
+		t.Errorf("the token of the agent of %s has %s %v, want [%s]", forger, nodeNameClaim, got, forger)
+	}
 	hourAgo := metav1.NewMicroTime(time.Now().Add(-time.Hour))
 	forged := &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Namespace: env.SystemNamespace, Name: "forged-" + b.owner,
@@ -362,6 +374,10 @@ func (s *scenarios) forgedLease(t *testing.T) {
 	}
 	s.steady(t)
 }
+
+// nodeNameClaim is the user info extra that the API server sets from a token bound to a Node (or
+// to a pod on one): the node the credentials belong to.
+const nodeNameClaim = "authentication.kubernetes.io/node-name"
 
 // outcome says how a write ended.
 func outcome(err error) string {
