@@ -65,6 +65,7 @@ type options struct {
 	secureMetrics  bool
 	probeAddr      string
 	criEndpoint    string
+	watchdogDevice string
 	monitorPath    string
 	concurrency    int
 	handover       time.Duration
@@ -121,6 +122,8 @@ func parseFlags(args []string) (*options, error) {
 		"The container runtime's CRI socket, through which exec health checks run and the CRI fence action stops group containers.")
 	fs.StringVar(&o.watchdogFallback, "watchdog-fallback", "",
 		"A watchdog device (e.g. /dev/watchdog) that the CRI fence action feeds while the agent renews its Lease and stops feeding when a CRI fence fails, so that the node resets; empty for none.")
+	fs.StringVar(&o.watchdogDevice, "watchdog-device", fence.DefaultWatchdogPath,
+		"The watchdog device that the Watchdog fence action feeds (spec.fencing of the QuorumDisk).")
 	fs.StringVar(&o.monitorPath, "monitor-path", "/proc/self/exe", "Executable of the Resource Monitor (this program).")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "How many resources are checked at once.")
 	fs.DurationVar(&o.handover, "handover-timeout", defaultHandover,
@@ -236,7 +239,8 @@ func setup(mgr ctrl.Manager, o *options, clusterName string) error {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: clock.RealClock{},
 		Node: o.node, Cluster: clusterName, LeaseNamespace: o.leaseNamespace,
 		Addresses: o.addresses, HostAddrs: hostAddrs, Metrics: hbMetrics,
-		FenceOptions:      fence.Options{CRIEndpoint: o.criEndpoint, WatchdogFallbackPath: o.watchdogFallback},
+		FenceOptions: fence.Options{CRIEndpoint: o.criEndpoint, WatchdogPath: o.watchdogDevice,
+			WatchdogFallbackPath: o.watchdogFallback},
 		FloatingAddresses: addrs, HandoverTimeout: o.handover,
 	}
 	if err := mgr.Add(m); err != nil {

@@ -4,12 +4,17 @@
 //
 //	localcluster up --dir D --bin-dir B [--nodes a,b,c] [--label k=v]
 //	localcluster down --dir D
+//	localcluster pause|resume --dir D NAME
 //
 // up prints `export KUBECONFIG=...` on stdout, and progress on stderr. The label goes to the
 // first two nodes, the members of the demo failover cluster; by default the nodes are
 // wolfpack-a and wolfpack-b, labelled wolfpack.dev/cluster=demo, and wolfpack-c, unlabelled.
 // The binaries come from `hack/k8s-binaries.sh etcd kube-apiserver kube-controller-manager
 // kube-scheduler kwok`, whose output is the --bin-dir (default $WOLFPACK_E2E_BINDIR).
+//
+// pause stops the named process of a running cluster (kube-apiserver, etcd, kwok-<node>, or in
+// `make demo`'s directory also manager, agent-<node> and holder-<node>) with SIGSTOP, as a hung
+// process; resume continues it with SIGCONT.
 package main
 
 import (
@@ -41,15 +46,17 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: localcluster up|down --dir DIR [flags]")
+		return errors.New("usage: localcluster up|down|pause|resume --dir DIR [flags]")
 	}
 	switch args[0] {
 	case "up":
 		return up(ctx, args[1:], stdout, stderr)
 	case "down":
 		return down(args[1:], stdout)
+	case "pause", "resume":
+		return pauseOrResume(args[0], args[1:], stdout)
 	default:
-		return fmt.Errorf("unknown command %q: want up or down", args[0])
+		return fmt.Errorf("unknown command %q: want up, down, pause or resume", args[0])
 	}
 }
 
@@ -128,5 +135,32 @@ func down(args []string, stdout io.Writer) error {
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "stopped the cluster in %s\n", *dir)
+	return err
+}
+
+// pauseOrResume pauses or resumes a process of the cluster in --dir.
+func pauseOrResume(command string, args []string, stdout io.Writer) error {
+	flags := flag.NewFlagSet(command, flag.ContinueOnError)
+	dir := flags.String("dir", "", "directory given to up (required)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" || flags.NArg() != 1 {
+		return fmt.Errorf("usage: localcluster %s --dir DIR NAME", command)
+	}
+	c, err := cluster.Attach(*dir)
+	if err != nil {
+		return err
+	}
+	name := flags.Arg(0)
+	if command == "pause" {
+		err = c.Pause(name)
+	} else {
+		err = c.Resume(name)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%sd %s\n", command, name)
 	return err
 }

@@ -81,6 +81,10 @@ func TestWolfpack(t *testing.T) {
 	t.Run("both heartbeat links cut", s.bothLinksCut)
 	t.Run("node crash", s.nodeCrash)
 	t.Run("a resource that keeps failing", s.resourceKeepsFailing)
+	t.Run("API server paused", s.apiServerPaused)
+	t.Run("forged Lease", s.forgedLease)
+	t.Run("agent rolling restart", s.agentRollingRestart)
+	t.Run("owner's agent paused with Watchdog", s.agentPausedWatchdog)
 }
 
 // TestWolfpackOnLoopback runs the scenarios that need no link cut on the fallback network, the
@@ -95,6 +99,7 @@ func TestWolfpackOnLoopback(t *testing.T) {
 // scenarios are the end-to-end scenarios on one environment.
 type scenarios struct {
 	e *env.Env
+	c *framework.Checker
 }
 
 // failoverThreshold is the group's failoverThreshold in the scenarios: more failovers than the
@@ -107,7 +112,8 @@ const failoverThreshold = 20
 func newScenarios(t *testing.T, network string) *scenarios {
 	t.Helper()
 	s := &scenarios{e: start(t, network)}
-	if err := framework.Watch(t, s.e).WaitWatching(t.Context()); err != nil {
+	s.c = framework.Watch(t, s.e)
+	if err := s.c.WaitWatching(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	first, _ := s.owner(t)

@@ -75,6 +75,9 @@ func TestCluster(t *testing.T) {
 	t.Run("RestartAPIServer", func(t *testing.T) {
 		restartAPIServer(ctx, t, c)
 	})
+	t.Run("a paused kube-apiserver is a black hole until resumed", func(t *testing.T) {
+		pauseAPIServer(ctx, t, c)
+	})
 	t.Run("Stop through the state file leaves no process", func(t *testing.T) {
 		stopThroughStateFile(t, c)
 	})
@@ -177,6 +180,34 @@ func restartAPIServer(ctx context.Context, t *testing.T, c *cluster.Cluster) {
 	createPinnedDeployment(ctx, t, client, "after-restart", nodeC)
 	poll.Wait(t, "the pod of Deployment after-restart Running on "+nodeC, 90*time.Second, func() error {
 		return podRunningOn(ctx, client, "app=after-restart", nodeC)
+	})
+}
+
+// pauseAPIServer pauses kube-apiserver: a request hangs until its own deadline (the connection is
+// not refused), and the same request answers once it is resumed.
+func pauseAPIServer(ctx context.Context, t *testing.T, c *cluster.Cluster) {
+	t.Helper()
+	client := c.Client()
+	if err := c.Pause(cluster.APIServer); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Resume(cluster.APIServer) })
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", c.PIDs()[cluster.APIServer])); err != nil {
+		t.Fatalf("the paused kube-apiserver is gone: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	began := time.Now()
+	_, err := client.CoreV1().Nodes().Get(short, nodeA, metav1.GetOptions{})
+	cancel()
+	if took := time.Since(began); err == nil || took < 1900*time.Millisecond {
+		t.Errorf("a request to the paused kube-apiserver: %v after %s, want it to hang until its deadline (2 s)", err, took)
+	}
+	if err := c.Resume(cluster.APIServer); err != nil {
+		t.Fatal(err)
+	}
+	poll.Wait(t, "an answer from the resumed kube-apiserver", 60*time.Second, func() error {
+		_, err := client.CoreV1().Nodes().Get(ctx, nodeA, metav1.GetOptions{})
+		return err
 	})
 }
 

@@ -26,6 +26,9 @@ const (
 	kwok              = "kwok"
 )
 
+// APIServer names the kube-apiserver process, for Pause, Resume and Kill.
+const APIServer = kubeAPIServer
+
 const (
 	serviceCIDR = "10.96.0.0/16"
 	// nodeLeaseSeconds is the node Lease duration kwok writes; kwok renews it every quarter of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -75,6 +76,30 @@ func (c *Cluster) stopExtra(name string, grace time.Duration) error {
 	}
 	c.logf("stopped %s", name)
 	return c.saveLocked()
+}
+
+// Pause stops the named process, any of the cluster's own or an extra one, with SIGSTOP to its
+// process group: it keeps its sockets and its state but does nothing, as a process that hangs
+// (or a machine that stalls) would. A client of a paused kube-apiserver sees its connections
+// accepted by the kernel and never answered: a black hole, not a refusal. Resume undoes it; Stop,
+// Terminate and Kill work on a paused process too.
+func (c *Cluster) Pause(name string) error { return c.signal(name, syscall.SIGSTOP, "paused") }
+
+// Resume continues a process that Pause stopped, with SIGCONT.
+func (c *Cluster) Resume(name string) error { return c.signal(name, syscall.SIGCONT, "resumed") }
+
+func (c *Cluster) signal(name string, sig syscall.Signal, what string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, err := c.process(name)
+	if err != nil {
+		return err
+	}
+	if err := p.signal(sig); err != nil {
+		return err
+	}
+	c.logf("%s %s (pid %d)", what, name, p.PID)
+	return nil
 }
 
 // Running tells whether the named process runs.

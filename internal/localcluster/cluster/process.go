@@ -105,6 +105,8 @@ func (p *Process) stop(grace time.Duration) error {
 	}
 	if grace > 0 {
 		_ = syscall.Kill(-p.PID, syscall.SIGTERM)
+		// A paused process (Pause) handles SIGTERM only once it runs again.
+		_ = syscall.Kill(-p.PID, syscall.SIGCONT)
 		if p.waitGone(grace) == nil {
 			p.PID = 0
 			return nil
@@ -115,6 +117,17 @@ func (p *Process) stop(grace time.Duration) error {
 		return fmt.Errorf("%s (pid %d) survived SIGKILL: %w", p.Name, p.PID, err)
 	}
 	p.PID = 0
+	return nil
+}
+
+// signal sends sig to the process group of a running process.
+func (p *Process) signal(sig syscall.Signal) error {
+	if !p.running() {
+		return fmt.Errorf("%s is not running", p.Name)
+	}
+	if err := syscall.Kill(-p.PID, sig); err != nil {
+		return fmt.Errorf("%s (pid %d): %v: %w", p.Name, p.PID, sig, err)
+	}
 	return nil
 }
 

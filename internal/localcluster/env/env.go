@@ -46,6 +46,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
+	"github.com/wolfpack-ha/wolfpack/internal/agent"
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
@@ -98,8 +99,18 @@ type Options struct {
 	WolfpackBin string
 	// Helm is the helm binary.
 	Helm string
-	// FenceGrace is the manager's --fence-grace (0: 5 s).
+	// FenceGrace, when positive, is the manager's --fence-grace; zero passes none, so that the
+	// manager runs with the product's default.
 	FenceGrace time.Duration
+	// Fencing is the QuorumDisk's fence action (spec.fencing.action): empty or CRI, the agents
+	// stop the group's containers in their node's runtime; Watchdog, the agents feed their
+	// node's simulated watchdog device (see watchdogDevice), which resets the node (Crash) when
+	// it goes unfed. SetFencing changes it on a running environment.
+	Fencing wolfpackv1alpha1.FenceAction
+	// WatchdogTimeout is the simulated watchdog devices' timeout; zero: the one the agents ask
+	// the device for, the renew deadline of the QuorumDisk's lease duration
+	// (agent.RenewDeadline).
+	WatchdogTimeout time.Duration
 	// Network is NetworkAuto, NetworkNamespaces or NetworkLoopback.
 	Network string
 	// Log receives progress.
@@ -128,6 +139,11 @@ type Env struct {
 	// quorumDevice is the quorum disk's path, a loop device if loopDevice.
 	quorumDevice string
 	loopDevice   bool
+
+	// watchdogs are the member nodes' simulated watchdog devices (startWatchdogs), which every
+	// agent gets, whatever the fence action; watchdogResets the resets they made.
+	watchdogs      map[string]*watchdogDevice
+	watchdogResets []WatchdogReset
 }
 
 // state is what the directory's env.json records, for Down and Attach.
@@ -154,9 +170,6 @@ func Scheme() *runtime.Scheme {
 
 // Start brings everything up and waits until the sample group is Online.
 func Start(ctx context.Context, o Options) (e *Env, err error) {
-	if o.FenceGrace == 0 {
-		o.FenceGrace = 5 * time.Second
-	}
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
@@ -190,6 +203,7 @@ func Start(ctx context.Context, o Options) (e *Env, err error) {
 		{"making the quorum disk", e.makeQuorumDisk},
 		{"creating the claims", e.createClaims},
 		{"creating the QuorumDisk", e.createQuorumDisk},
+		{"making the nodes' simulated watchdog devices", e.makeWatchdogs},
 		{"starting the manager", e.startManager},
 		{"starting the node agents", e.startAgents},
 		{"starting the stand-in kubelet of the quorum holders and container runtimes", e.runKubelet},
@@ -355,8 +369,9 @@ func (e *Env) createClaims(ctx context.Context) error {
 	return nil
 }
 
-// createQuorumDisk applies the sample QuorumDisk with this environment's heartbeat networks. Its
-// fence action stays CRI: the agents stop the group's containers in their node's runtime.
+// createQuorumDisk applies the sample QuorumDisk with this environment's heartbeat networks and
+// Options.Fencing (the sample's, CRI, by default: the agents stop the group's containers in their
+// node's runtime).
 func (e *Env) createQuorumDisk(ctx context.Context) error {
 	objs, err := repo.Samples()
 	if err != nil {
@@ -373,6 +388,12 @@ func (e *Env) createQuorumDisk(ctx context.Context) error {
 		qd.Spec.Heartbeat.Networks = []wolfpackv1alpha1.HeartbeatNetwork{
 			{Name: "private", CIDR: e.Net.CIDR("private").String(), Role: wolfpackv1alpha1.PrivateNetwork},
 			{Name: "public", CIDR: e.Net.CIDR("public").String(), Role: wolfpackv1alpha1.PublicNetwork},
+		}
+		if e.o.Fencing != "" {
+			qd.Spec.Fencing.Action = e.o.Fencing
+		}
+		if e.o.WatchdogTimeout == 0 {
+			e.o.WatchdogTimeout = agent.RenewDeadline(qd.Spec.LeaseDurationOrDefault())
 		}
 		return e.Client.Create(ctx, qd)
 	}
@@ -450,11 +471,13 @@ func (e *Env) StartManager(ctx context.Context) error {
 		return err
 	}
 	port := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-	return e.Cluster.Run(ctx, cluster.Extra{Name: "manager",
-		Args: []string{e.bin("manager"), "--leader-elect=false", "--node-lease-namespace=" + SystemNamespace,
-			"--fence-grace=" + e.o.FenceGrace.String(), "--quorum-holder-image=wolfpack:e2e",
-			"--metrics-bind-address=0", "--health-probe-bind-address=" + port},
-		Env:   []string{"KUBECONFIG=" + e.kubeconfigOf(managerAccount)},
+	args := []string{e.bin("manager"), "--leader-elect=false", "--node-lease-namespace=" + SystemNamespace,
+		"--quorum-holder-image=wolfpack:e2e", "--metrics-bind-address=0", "--health-probe-bind-address=" + port}
+	if e.o.FenceGrace > 0 {
+		args = append(args, "--fence-grace="+e.o.FenceGrace.String())
+	}
+	return e.Cluster.Run(ctx, cluster.Extra{Name: "manager", Args: args,
+		Env:   []string{"KUBECONFIG=" + e.kubeconfigOf(managerAccount, "")},
 		Ready: func(ctx context.Context) error { return cluster.GetOK(ctx, "http://"+port+"/readyz") }})
 }
 
@@ -479,6 +502,10 @@ func (e *Env) StartAgent(ctx context.Context, node string) error {
 	args := []string{"--node-name=" + node, "--cluster=" + ClusterName,
 		"--lease-namespace=" + SystemNamespace, "--metrics-bind-address=0", "--health-probe-bind-address=" + probe,
 		"--cri-endpoint=" + e.runtimes[node].endpoint}
+	if w := e.watchdogs[node]; w != nil {
+		// Opened only where the QuorumDisk's fence action is Watchdog.
+		args = append(args, "--watchdog-device="+w.path)
+	}
 	if e.loopback() {
 		// In a namespace of its own the agent finds its addresses on its interfaces; here they
 		// are on no interface.
@@ -489,7 +516,7 @@ func (e *Env) StartAgent(ctx context.Context, node string) error {
 	since := time.Now()
 	return e.Cluster.Run(ctx, cluster.Extra{Name: "agent-" + node, Exe: e.bin("node-agent"),
 		Args: e.inNode(node, e.bin("node-agent"), args...),
-		Env:  []string{"KUBECONFIG=" + e.kubeconfigOf(agentAccount), nodelocal.DirEnv + "=" + e.localDir(node)},
+		Env:  []string{"KUBECONFIG=" + e.kubeconfigOf(agentAccount, node), nodelocal.DirEnv + "=" + e.localDir(node)},
 		Ready: func(ctx context.Context) error {
 			l := &coordinationv1.Lease{}
 			if err := e.Client.Get(ctx, client.ObjectKey{Namespace: SystemNamespace, Name: node}, l); err != nil {
@@ -502,6 +529,9 @@ func (e *Env) StartAgent(ctx context.Context, node string) error {
 		}})
 }
 
+// kubeletTimeout bounds one round of the stand-in kubelet's API calls.
+const kubeletTimeout = 5 * time.Second
+
 // runKubelet starts the stand-in kubelet: it runs the quorum holder pods' processes (see the
 // package documentation) and mirrors the group's pods into the nodes' container runtimes, until
 // Detach or Stop.
@@ -511,12 +541,16 @@ func (e *Env) runKubelet(context.Context) error {
 	go func() {
 		defer close(e.done)
 		for ctx.Err() == nil {
-			if err := e.syncHolders(ctx); err != nil && ctx.Err() == nil {
+			// Each round's API calls are bounded, as a kubelet's are: a paused API server
+			// holds a round up for kubeletTimeout, not until it is resumed.
+			round, cancel := context.WithTimeout(ctx, kubeletTimeout)
+			if err := e.syncHolders(round); err != nil && ctx.Err() == nil {
 				e.logf("quorum holders: %v", err)
 			}
-			if err := e.syncRuntimes(ctx); err != nil && ctx.Err() == nil {
+			if err := e.syncRuntimes(round); err != nil && ctx.Err() == nil {
 				e.logf("container runtimes: %v", err)
 			}
+			cancel()
 			select {
 			case <-ctx.Done():
 			case <-time.After(200 * time.Millisecond):
@@ -546,7 +580,7 @@ func (e *Env) syncHolders(ctx context.Context) error {
 			err := e.Cluster.Run(ctx, cluster.Extra{Name: name, Exe: e.bin("node-agent"),
 				Args: e.inNode(n, e.bin("node-agent"), "quorum", "--node-name="+n, "--cluster="+ClusterName,
 					"--device="+e.quorumDevice, "--lease-namespace="+SystemNamespace),
-				Env: []string{"KUBECONFIG=" + e.kubeconfigOf(holderAccount), nodelocal.DirEnv + "=" + e.localDir(n)}})
+				Env: []string{"KUBECONFIG=" + e.kubeconfigOf(holderAccount, n), nodelocal.DirEnv + "=" + e.localDir(n)}})
 			if err != nil {
 				return err
 			}
@@ -602,6 +636,9 @@ func (e *Env) Crash(node string) error {
 	}
 	errs = append(errs, e.Cluster.StopNode(node))
 	e.runtimes[node].powerOff()
+	if w := e.watchdogs[node]; w != nil {
+		w.disarm()
+	}
 	return errors.Join(errs...)
 }
 
@@ -661,6 +698,7 @@ func (e *Env) Stop() error {
 	if e.Cluster != nil {
 		errs = append(errs, e.Cluster.Stop())
 	}
+	e.stopWatchdogs() // after the agents, which write to them
 	if e.loopDevice {
 		errs = append(errs, detachLoop(e.quorumDevice, e.o.Dir))
 	}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/cluster"
 	"github.com/wolfpack-ha/wolfpack/internal/localcluster/netsim"
 )
@@ -26,6 +27,9 @@ const kubeletProcess = "kubelet"
 // directory, as `demo kubelet --dir DIR` does. The nodes' container runtimes start empty in the
 // new process, and it gives every group pod a sandbox again.
 func (e *Env) Handover(ctx context.Context, args ...string) error {
+	if e.Fencing() == wolfpackv1alpha1.FenceWatchdog {
+		return errors.New("cannot hand the environment over: its fence action is Watchdog, and the simulated watchdog devices run in this process")
+	}
 	e.Detach()
 	return e.Cluster.Run(ctx, cluster.Extra{Name: kubeletProcess, Args: args,
 		Ready: func(ctx context.Context) error {

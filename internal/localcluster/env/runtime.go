@@ -38,9 +38,13 @@ type nodeRuntime struct {
 	endpoint string
 	cri      *cri.Runtime
 
+	// mu guards the runtime's sandboxes and stopped; it is never held during an API call, so
+	// that what runs on the node can be read (Running) while the API server hangs.
 	mu sync.Mutex
 	// stopped is when each stopped sandbox, by pod UID, was first seen stopped.
 	stopped map[string]time.Time
+	// boots counts powerOff calls: a sync that began before one does not run anything after it.
+	boots int
 }
 
 func (e *Env) startRuntimes() error {
@@ -68,6 +72,7 @@ func (rt *nodeRuntime) powerOff() {
 	defer rt.mu.Unlock()
 	rt.cri.Reset()
 	rt.stopped = map[string]time.Time{}
+	rt.boots++
 }
 
 // syncRuntimes mirrors each live member node's group pods into its runtime.
@@ -110,9 +115,55 @@ func (e *Env) releaseDeleted(ctx context.Context, pods []corev1.Pod) error {
 	return nil
 }
 
+// runs tells whether the pod is one the node's runtime runs: on the node, Running and not being
+// deleted.
+func (rt *nodeRuntime) runs(p *corev1.Pod) bool {
+	return p.Spec.NodeName == rt.node && p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning
+}
+
+// holdNew puts the runtime's finalizer on every pod that is to get its first sandbox, without
+// the lock: these are API calls. It returns the pods held, by UID, and the count of powerOff
+// calls before.
+func (rt *nodeRuntime) holdNew(ctx context.Context, c client.Client, pods []corev1.Pod) (map[string]bool, int, error) {
+	rt.mu.Lock()
+	boot := rt.boots
+	list, err := rt.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	rt.mu.Unlock()
+	if err != nil {
+		return nil, boot, err
+	}
+	has := map[string]bool{}
+	for _, sb := range list.GetItems() {
+		has[sb.GetMetadata().GetUid()] = true
+	}
+	held := map[string]bool{}
+	for i := range pods {
+		p := &pods[i]
+		if !rt.runs(p) || has[string(p.UID)] {
+			continue
+		}
+		err := hold(ctx, c, p)
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
+			continue // changed or going meanwhile: look again next time
+		}
+		if err != nil {
+			return nil, boot, err
+		}
+		held[string(p.UID)] = true
+	}
+	return held, boot, nil
+}
+
 func (rt *nodeRuntime) sync(ctx context.Context, c client.Client, pods []corev1.Pod) error {
+	held, boot, err := rt.holdNew(ctx, c, pods)
+	if err != nil {
+		return err
+	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	if rt.boots != boot {
+		return nil // the node lost power meanwhile
+	}
 	list, err := rt.cri.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
 	if err != nil {
 		return err
@@ -128,30 +179,28 @@ func (rt *nodeRuntime) sync(ctx context.Context, c client.Client, pods []corev1.
 	wanted := map[string]bool{}
 	for i := range pods {
 		p := &pods[i]
-		if p.Spec.NodeName != rt.node || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+		if !rt.runs(p) {
 			continue
 		}
 		wanted[string(p.UID)] = true
-		if err := rt.ensure(ctx, c, p, latest[string(p.UID)]); err != nil {
+		last := latest[string(p.UID)]
+		if last == nil && !held[string(p.UID)] {
+			continue // not held by the runtime's finalizer yet
+		}
+		if err := rt.ensure(ctx, p, last); err != nil {
 			return err
 		}
 	}
 	return rt.removeUnwanted(ctx, sandboxes, wanted)
 }
 
-// ensure runs the pod's sandbox if it has none, and starts it again after restartBackoff if it
-// was stopped. last is its newest sandbox, nil if none.
-func (rt *nodeRuntime) ensure(ctx context.Context, c client.Client, p *corev1.Pod, last *runtimeapi.PodSandbox) error {
+// ensure runs the pod's sandbox if it has none (the pod holds the runtime's finalizer by now),
+// and starts it again after restartBackoff if it was stopped. last is its newest sandbox, nil if
+// none. The caller holds rt.mu.
+func (rt *nodeRuntime) ensure(ctx context.Context, p *corev1.Pod, last *runtimeapi.PodSandbox) error {
 	uid := string(p.UID)
 	switch {
 	case last == nil:
-		err := hold(ctx, c, p)
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
-			return nil // changed or going meanwhile: look again next time
-		}
-		if err != nil {
-			return err
-		}
 		return rt.run(ctx, p, 0)
 	case last.GetState() != runtimeapi.PodSandboxState_SANDBOX_READY:
 		since, seen := rt.stopped[uid]
@@ -221,6 +270,24 @@ func (rt *nodeRuntime) run(ctx context.Context, p *corev1.Pod, attempt uint32) e
 // Running lists the group pods whose sandbox is ready in node's runtime: what really runs there.
 // A crashed node runs nothing.
 func (e *Env) Running(ctx context.Context, node string) []string {
+	pods := e.RunningPods(ctx, node)
+	out := make([]string, 0, len(pods))
+	for _, p := range pods {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// RunningPod is a group pod whose sandbox is ready in a node's runtime.
+type RunningPod struct {
+	// Name is the pod's name; Group and Resource are its group's and its resource's, from its
+	// labels.
+	Name, Group, Resource string
+}
+
+// RunningPods lists the group pods whose sandbox is ready in node's runtime, with their group and
+// resource. It asks only the runtime, never the API server. A crashed node runs nothing.
+func (e *Env) RunningPods(ctx context.Context, node string) []RunningPod {
 	rt := e.runtimes[node]
 	if rt == nil || e.isCrashed(node) {
 		return nil
@@ -232,10 +299,10 @@ func (e *Env) Running(ctx context.Context, node string) []string {
 	if err != nil {
 		return nil
 	}
-	var out []string
+	var out []RunningPod
 	for _, s := range list.GetItems() {
-		if s.GetLabels()[wolfpackv1alpha1.GroupLabel] != "" {
-			out = append(out, s.GetMetadata().GetName())
+		if g := s.GetLabels()[wolfpackv1alpha1.GroupLabel]; g != "" {
+			out = append(out, RunningPod{Name: s.GetMetadata().GetName(), Group: g, Resource: s.GetLabels()[wolfpackv1alpha1.ResourceLabel]})
 		}
 	}
 	return out

@@ -77,10 +77,14 @@ func BenchmarkFailover(b *testing.B) {
 	if err := framework.SetFailoverThreshold(ctx, e, failoverThreshold); err != nil {
 		b.Fatal(err)
 	}
+	qd, err := framework.QuorumDisk(ctx, e)
+	if err != nil {
+		b.Fatal(err)
+	}
 	results := make([]trialResult, 0, trials)
 	report := func(v *vanillaResult) string {
 		return renderReport(reportInput{trials: results, planned: trials, vanilla: v, began: began,
-			wall: time.Since(began), checker: c.Summary()})
+			wall: time.Since(began), checker: c.Summary(), settings: settings(qd)})
 	}
 	for i := range trials {
 		r, err := trial(ctx, b, e, i)
@@ -114,6 +118,16 @@ func BenchmarkFailover(b *testing.B) {
 	b.ReportMetric(detect.median.Seconds(), "detect-median-s")
 	b.ReportMetric(recovery.median.Seconds(), "recover-median-s")
 	b.ReportMetric(recovery.p95.Seconds(), "recover-p95-s")
+	owner, other := true, false
+	for _, k := range []struct {
+		name string
+		kind *bool
+	}{{"owner", &owner}, {"other", &other}} {
+		if d := distribution(collect(results, k.kind, trialResult.recovery)); d.n > 0 {
+			b.ReportMetric(d.median.Seconds(), "recover-"+k.name+"-median-s")
+			b.ReportMetric(d.p95.Seconds(), "recover-"+k.name+"-p95-s")
+		}
+	}
 	if v.deployment > 0 {
 		b.ReportMetric(v.deployment.Seconds(), "vanilla-deploy-s")
 		b.ReportMetric(v.deployment.Seconds()/recovery.median.Seconds(), "deploy/wolfpack")
@@ -669,13 +683,24 @@ func secs(d time.Duration) string {
 	return fmt.Sprintf("%.2f s", d.Seconds())
 }
 
+// settings describes the settings the trials ran with: the QuorumDisk's, which are the API's
+// defaults in the sample, and the manager's, which are its defaults (the environment passes no
+// --fence-grace).
+func settings(qd *wp.QuorumDisk) string {
+	hb := qd.Spec.Heartbeat
+	return fmt.Sprintf("QuorumDisk `%s`, lease %s, heartbeats %s x %d, fence action %s; the manager at its default `--fence-grace`",
+		qd.Spec.QuorumTypeOrDefault(), qd.Spec.LeaseDurationOrDefault(), hb.IntervalOrDefault(), hb.ThresholdOrDefault(),
+		qd.Spec.Fencing.ActionOrDefault())
+}
+
 type reportInput struct {
-	trials  []trialResult
-	planned int
-	vanilla *vanillaResult
-	began   time.Time
-	wall    time.Duration
-	checker string
+	settings string
+	trials   []trialResult
+	planned  int
+	vanilla  *vanillaResult
+	began    time.Time
+	wall     time.Duration
+	checker  string
 }
 
 // renderReport is the results as markdown.
@@ -687,8 +712,8 @@ func renderReport(in reportInput) string {
 	p("Run on %s, %d CPUs (load average at the end %s), %d of %d trials; wall time %s; invariant checker: %s.",
 		in.began.Format("2006-01-02 15:04 MST"), runtime.NumCPU(), load(), len(in.trials), in.planned, in.wall.Round(time.Second), in.checker)
 	p("The local cluster of internal/localcluster/env (real etcd, kube-apiserver, kube-controller-manager and kube-scheduler with upstream timings, one kwok per node),")
-	p("Wolfpack's manager, an agent per member node in its own network namespace and the quorum holder; QuorumDisk `DiskOnly`, lease 10 s, heartbeats 500 ms x 4,")
-	p("manager `--fence-grace=5s`. A crash cuts the node's links and kills its agent, quorum holder and kwok at once. Times are from the crash,")
+	p("Wolfpack's manager, an agent per member node in its own network namespace and the quorum holder; %s.", in.settings)
+	p("A crash cuts the node's links and kills its agent, quorum holder and kwok at once. Times are from the crash,")
 	p("read every %s. Trials alternate between crashing the quorum disk's owner and the other node (the group moved there first);", observeEvery)
 	p("the group's failoverThreshold is raised to %d for the run.", failoverThreshold)
 	p("")
