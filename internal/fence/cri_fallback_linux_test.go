@@ -94,6 +94,9 @@ func TestCRIWatchdogFallbackDevice(t *testing.T) {
 		ctl := &fakeControl{grant: func(int) int { return 10 }}
 		c, _ := open(t, ctl)
 		defer func() { _ = c.Close() }()
+		if err := c.Heartbeat(); err != nil {
+			t.Fatal(err)
+		}
 		if got := Timeout(c); got != 10*time.Second {
 			t.Errorf("Timeout() = %s, want the granted 10s", got)
 		}
@@ -122,6 +125,9 @@ func TestCRIWatchdogFallbackDevice(t *testing.T) {
 	t.Run("handover", func(t *testing.T) {
 		ctl := &fakeControl{}
 		c, path := open(t, ctl)
+		if err := c.Heartbeat(); err != nil {
+			t.Fatal(err)
+		}
 		got, err := c.Handover(20 * time.Second)
 		if err != nil || got != 20*time.Second {
 			t.Errorf("Handover: %s, %v; want 20s granted", got, err)
@@ -132,8 +138,8 @@ func TestCRIWatchdogFallbackDevice(t *testing.T) {
 		if asked := ctl.askedFor(); !slices.Equal(asked, []int{7, 20}) {
 			t.Errorf("asked the device for %v, want [7 20]", asked)
 		}
-		if got := written(t, path); got != "\x00" {
-			t.Errorf("the watchdog got %q, want one keepalive and no magic close", got)
+		if got := written(t, path); got != "\x00\x00" {
+			t.Errorf("the watchdog got %q, want two keepalives (Heartbeat, Handover) and no magic close", got)
 		}
 	})
 }

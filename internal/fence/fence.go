@@ -68,9 +68,10 @@ type Fencer interface {
 
 // TimeoutReporter is a Fencer whose device resets the node a time after the last Heartbeat.
 type TimeoutReporter interface {
-	// Timeout is the timeout that the device granted, 0 when it does not say. It may be longer
-	// than Options.WatchdogTimeout (the device cannot count that finely, or not that short): the
-	// agent must then publish a lease long enough for it (RULES.md section 1).
+	// Timeout is the timeout that the device granted, 0 when it does not say or before the
+	// first Heartbeat has set it. It may be longer than Options.WatchdogTimeout (the device
+	// cannot count that finely, or not that short): the agent must then publish a lease long
+	// enough for it (RULES.md section 1).
 	Timeout() time.Duration
 }
 
@@ -87,9 +88,11 @@ type Disarmer interface {
 type HandoverCloser interface {
 	// Handover sets the watchdog's timeout to d, so that the next agent has d to open the device
 	// and feed it, feeds it once and closes it without disarming it; it returns the timeout that
-	// the device granted (0 when it does not say), which may be longer than d. The caller picks
-	// d no longer than its published lease covers. It refuses once the Fencer has fenced. It is a
-	// no-op returning 0 for an action without a watchdog.
+	// the device granted (0 when it does not say), which may be longer than d. It feeds the
+	// device, so the caller calls it only when it may feed (right after a renewal) and picks d
+	// so that the node resets before the manager may count it fenced: at most its published
+	// lease duration less the time since its last renewal began. It refuses once the Fencer has
+	// fenced. It is a no-op returning 0 for an action without a watchdog.
 	Handover(d time.Duration) (granted time.Duration, err error)
 }
 
@@ -146,14 +149,16 @@ type Options struct {
 	StopGracePeriod time.Duration
 	// WatchdogPath is the watchdog device (Watchdog); DefaultWatchdogPath when empty.
 	WatchdogPath string
-	// WatchdogTimeout, when positive, is set on the device when it is opened (Watchdog, and the
-	// CRI's fallback), rounded up to whole seconds: a node whose agent stops feeding the device
-	// (because it fenced, hung or died) resets at most this long after the last Heartbeat, by
-	// the device's own timer. Zero keeps the device's timeout. The device may grant another
+	// WatchdogTimeout, when positive, is set on the device by the first Heartbeat (Watchdog, and
+	// the CRI's fallback), rounded down to whole seconds (at least one): a node whose agent stops
+	// feeding the device (because it fenced, hung or died) resets at most this long after the
+	// last Heartbeat, by the device's own timer. Opening the device does not set it, since setting it feeds the
+	// device: an agent that has not renewed its Lease yet must not push back the reset that its
+	// predecessor's Lease covers. Zero keeps the device's timeout. The device may grant another
 	// timeout: see TimeoutReporter.
 	WatchdogTimeout time.Duration
 	// WatchdogFallbackPath, when set, gives the CRI action a watchdog at this path: opened (so
-	// armed) with WatchdogTimeout, fed by every Heartbeat, and no longer fed once Escalate is
+	// armed), fed by every Heartbeat (the first sets WatchdogTimeout), and no longer fed once Escalate is
 	// called (when the CRI fence fails), so that the node resets. A CRI Fence does not stop
 	// feeding it. With it, CRI also covers a hung agent, as Watchdog does. Ignored by the other
 	// actions.
@@ -275,6 +280,15 @@ func (r Report) String() string {
 	}
 	fmt.Fprintf(&b, " in %s", r.Duration)
 	return b.String()
+}
+
+// watchdogSeconds returns a watchdog timeout of d in the device's whole seconds, rounded down (but
+// at least one second): the node must reset no later than d after the last feed.
+func watchdogSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return max(int64(d/time.Second), 1)
 }
 
 // seconds returns d rounded up to whole seconds.

@@ -102,6 +102,22 @@ func TestActionFor(t *testing.T) {
 	}
 }
 
+func TestWatchdogSeconds(t *testing.T) {
+	for in, want := range map[time.Duration]int64{
+		-time.Second:            0,
+		0:                       0,
+		time.Millisecond:        1,
+		time.Second:             1,
+		1500 * time.Millisecond: 1,
+		6667 * time.Millisecond: 6,
+		7 * time.Second:         7,
+	} {
+		if got := watchdogSeconds(in); got != want {
+			t.Errorf("watchdogSeconds(%s) = %d, want %d", in, got, want)
+		}
+	}
+}
+
 func TestSeconds(t *testing.T) {
 	for in, want := range map[time.Duration]int64{
 		-time.Second:            0,

@@ -44,7 +44,8 @@ type watchdog struct {
 	f        *os.File      // nil once closed
 	fenced   bool          // Fence has run: no more feeding, no magic close
 	disarmed bool          // closed by Disarm, with the magic close
-	timeout  time.Duration // granted by the device when opened; 0 when it does not say
+	set      bool          // the first Heartbeat has set the timeout (or there is none to set)
+	timeout  time.Duration // granted by the device; 0 when it does not say, or not yet set
 }
 
 var (
@@ -53,43 +54,39 @@ var (
 	_ HandoverCloser  = (*watchdog)(nil)
 )
 
-// openWatchdog opens, and so arms, the device at opts.WatchdogPath and sets its timeout to
-// opts.WatchdogTimeout when that is positive. On a file that is not a watchdog device (a test's
-// regular file or FIFO) the ioctls fail with ENOTTY, which is ignored.
+// openWatchdog opens, and so arms, the device at opts.WatchdogPath. The first Heartbeat sets its
+// timeout to opts.WatchdogTimeout when that is positive. On a file that is not a watchdog device
+// (a test's regular file or FIFO) the ioctls fail with ENOTTY, which is ignored.
 func openWatchdog(opts Options) (Fencer, error) {
 	return openWatchdogWith(opts, ioctlControl{})
 }
 
-// openWatchdogWith is openWatchdog with the device's ioctls made by ctl. Timeout is then the
-// timeout that the device granted, which may differ from the one asked for: a device grants what
-// its timer can count (a coarse hardware timer rounds up; one with a short maximum keeps less).
-// A device that refuses the timeout is closed without the magic close: it stays armed, since the
-// node has no agent to feed it.
+// openWatchdogWith is openWatchdog with the device's ioctls made by ctl.
+//
+// Opening neither feeds the device nor sets its timeout (WDIOC_SETTIMEOUT feeds it too): a
+// watchdog that is already running, because the previous agent handed it over or died, goes on
+// counting down to the deadline that the previous agent's Lease covers, until this agent has
+// renewed its own Lease and feeds it (the agent calls Heartbeat only then). Opening a device that
+// is not running starts it, with the timeout the driver has.
 func openWatchdogWith(opts Options, ctl watchdogControl) (*watchdog, error) {
 	f, err := os.OpenFile(opts.WatchdogPath, os.O_WRONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open the watchdog: %w", err)
 	}
 	w := &watchdog{path: opts.WatchdogPath, opts: opts, ctl: ctl, f: f}
-	if opts.WatchdogTimeout > 0 {
-		s := seconds(opts.WatchdogTimeout)
-		granted, err := w.askTimeout(int(s))
-		if err != nil && !errors.Is(err, unix.ENOTTY) {
-			return nil, errors.Join(
-				fmt.Errorf("set the timeout of the watchdog %s to %ds (left armed with its own timeout): %w", w.path, s, err),
-				w.f.Close())
+	if opts.WatchdogTimeout <= 0 {
+		w.set = true
+		if t, err := w.getTimeout(); err == nil && t > 0 {
+			w.timeout = time.Duration(t) * time.Second
 		}
-		w.timeout = granted
-	} else if t, err := w.getTimeout(); err == nil && t > 0 {
-		w.timeout = time.Duration(t) * time.Second
 	}
 	return w, nil
 }
 
-// Timeout returns the timeout that the device granted when it was opened (0 when the device does
-// not say): the node resets at most this long after the last Heartbeat. It may be longer than
-// Options.WatchdogTimeout, which is no error: the agent must then publish a lease long enough
-// for it.
+// Timeout returns the timeout that the device granted (0 when the device does not say, and
+// before the first Heartbeat has set it): the node resets at most this long after the last
+// Heartbeat. It may be longer than Options.WatchdogTimeout, which is no error: the agent must then
+// publish a lease long enough for it. Without Options.WatchdogTimeout it is the device's own.
 func (w *watchdog) Timeout() time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -125,7 +122,9 @@ func (w *watchdog) Fence(context.Context) (Report, error) {
 	return report, nil
 }
 
-// Heartbeat feeds the watchdog.
+// Heartbeat feeds the watchdog. The first one sets the device's timeout to
+// Options.WatchdogTimeout, and reads back the timeout granted (Timeout). A device that refuses
+// that timeout is not fed: the reset would come after a timeout the agent did not choose.
 func (w *watchdog) Heartbeat() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -134,6 +133,14 @@ func (w *watchdog) Heartbeat() error {
 		return fmt.Errorf("feed the watchdog %s: %w", w.path, os.ErrClosed)
 	case w.fenced:
 		return fmt.Errorf("feed the watchdog %s: %w", w.path, ErrFenced)
+	}
+	if !w.set {
+		s := watchdogSeconds(w.opts.WatchdogTimeout)
+		granted, err := w.askTimeout(int(s))
+		if err != nil && !errors.Is(err, unix.ENOTTY) {
+			return fmt.Errorf("set the timeout of the watchdog %s to %ds (not fed: it resets the node after its own timeout): %w", w.path, s, err)
+		}
+		w.set, w.timeout = true, granted
 	}
 	if _, err := w.f.Write([]byte{keepaliveByte}); err != nil {
 		return fmt.Errorf("feed the watchdog: %w", err)
@@ -187,10 +194,11 @@ func (w *watchdog) Disarm() error {
 // Handover hands the armed watchdog on to the agent that replaces this one (a rolling update, a
 // restart): it sets the device's timeout to d, so that the next agent has d to open the device
 // and feed it, feeds it once, and closes it without the magic close. It returns the timeout the
-// device granted, which may be longer than d (0 when the device does not say). The next agent,
-// opening the device, sets its own timeout again. d must be no longer than the lease that the
-// agent published covers (RULES.md section 1): the node must reset before the manager may count
-// it fenced. Handover refuses once Fence has run: a fenced node must reset, not wait longer.
+// device granted, which may be longer than d (0 when the device does not say). The next agent
+// sets its own timeout at its first Heartbeat, after its first renewal. Handover feeds the
+// device: the node must reset before the manager may count it fenced, so d is at most the
+// published lease duration less the time since the last renewal began (HandoverCloser). Handover
+// refuses once Fence has run: a fenced node must reset, not wait longer.
 func (w *watchdog) Handover(d time.Duration) (time.Duration, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -203,7 +211,7 @@ func (w *watchdog) Handover(d time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("cannot hand the watchdog %s over with a timeout of %s: want a positive one", w.path, d)
 	}
 	var errs []error
-	s := seconds(d)
+	s := watchdogSeconds(d)
 	granted, err := w.askTimeout(int(s))
 	if err != nil && !errors.Is(err, unix.ENOTTY) {
 		// The device keeps the timeout it had: the next agent has that long.

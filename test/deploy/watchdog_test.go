@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -152,4 +153,35 @@ func dryRun(t *testing.T, u *unstructured.Unstructured) {
 	if err := c.Create(t.Context(), o, client.DryRunAll); err != nil {
 		t.Errorf("the API server refuses %s: %v", id(u), err)
 	}
+}
+
+// TestWatchdogKustomize: config/watchdog is config/default with the agent's DaemonSet as the
+// chart renders it with agent.watchdog.enabled=true (security context, volume mounts, volumes),
+// and the API server accepts it.
+func TestWatchdogKustomize(t *testing.T) {
+	objs := kustomize(t, "config/watchdog")
+	if got, want := ids(objs), ids(kustomize(t, "config/default")); !slices.Equal(got, want) {
+		t.Errorf("config/watchdog has\n  %q\nconfig/default has\n  %q", got, want)
+	}
+	u := mustFind(t, objs, "DaemonSet", "wolfpack-node-agent")
+	got := podTemplate(t, u)
+	want := podTemplate(t, mustFind(t, render(t, "--set", "agent.watchdog.enabled=true"), "DaemonSet", "wolfpack-node-agent"))
+	g, w := onlyContainer(t, got.Spec), onlyContainer(t, want.Spec)
+	// In any order: kustomize's patch puts its items first.
+	for _, mounts := range [][]corev1.VolumeMount{g.VolumeMounts, w.VolumeMounts} {
+		slices.SortFunc(mounts, func(a, b corev1.VolumeMount) int { return strings.Compare(a.Name, b.Name) })
+	}
+	for _, volumes := range [][]corev1.Volume{got.Spec.Volumes, want.Spec.Volumes} {
+		slices.SortFunc(volumes, func(a, b corev1.Volume) int { return strings.Compare(a.Name, b.Name) })
+	}
+	if !reflect.DeepEqual(g.SecurityContext, w.SecurityContext) {
+		t.Errorf("container securityContext %+v, the chart's %+v", g.SecurityContext, w.SecurityContext)
+	}
+	if !reflect.DeepEqual(g.VolumeMounts, w.VolumeMounts) || !reflect.DeepEqual(got.Spec.Volumes, want.Spec.Volumes) {
+		t.Errorf("volume mounts %+v and volumes %+v, the chart's %+v and %+v", g.VolumeMounts, got.Spec.Volumes, w.VolumeMounts, want.Spec.Volumes)
+	}
+	if g.SecurityContext == nil || g.SecurityContext.Privileged == nil || !*g.SecurityContext.Privileged {
+		t.Errorf("securityContext %+v, want privileged", g.SecurityContext)
+	}
+	dryRun(t, u)
 }
