@@ -246,6 +246,8 @@ type holderProcess struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has ended
 	err  error         // cmd.Wait's, once done is closed
+	// hangAgent stops the node's stand-in agent from writing its record, as a hung agent.
+	hangAgent func()
 }
 
 // startHolder starts node's quorum holder on device against the test's envtest, its output in
@@ -257,12 +259,12 @@ func startHolder(t *testing.T, dir, node, cluster, device string) *holderProcess
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The process is killed when the test ends (its context); its own test timeout ends it
-	// should the parent die first.
 	// The node's agent, as far as the holder sees it: its node-local record, fresh and not
 	// fenced, in a directory of this node's own.
 	localDir := filepath.Join(dir, "local-"+node)
-	runAgentRecord(t, localDir, cluster, node)
+	hang := runAgentRecord(t, localDir, cluster, node)
+	// The process is killed when the test ends (its context); its own test timeout ends it
+	// should the parent die first.
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.timeout=3m",
 		"quorum", "--node-name="+node, "--cluster="+cluster, "--device="+device,
 		"--lease-namespace="+envtest.LeaseNamespace, "--kubeconfig="+kubeconfig, "--local-dir="+localDir)
@@ -274,7 +276,7 @@ func startHolder(t *testing.T, dir, node, cluster, device string) *holderProcess
 		_ = out.Close()
 		t.Fatal(err)
 	}
-	p := &holderProcess{node: node, cmd: cmd, done: make(chan struct{})}
+	p := &holderProcess{node: node, cmd: cmd, done: make(chan struct{}), hangAgent: hang}
 	go func() {
 		p.err = cmd.Wait()
 		_ = out.Close()
@@ -299,8 +301,8 @@ func startHolder(t *testing.T, dir, node, cluster, device string) *holderProcess
 }
 
 // runAgentRecord writes node's agent record for cluster under root every 100ms, as a live
-// agent would, until the test ends.
-func runAgentRecord(t *testing.T, root, cluster, node string) {
+// agent would, until the test ends or the returned function is called (the agent hangs).
+func runAgentRecord(t *testing.T, root, cluster, node string) (hang func()) {
 	t.Helper()
 	w, err := nodelocal.NewAgentWriter(root, cluster, node, uint64(time.Now().UnixNano()), 250*time.Millisecond)
 	if err != nil {
@@ -309,7 +311,7 @@ func runAgentRecord(t *testing.T, root, cluster, node string) {
 	if err := w.Write(false, true); err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
+	ctx, cancel := context.WithCancel(t.Context())
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -327,7 +329,8 @@ func runAgentRecord(t *testing.T, root, cluster, node string) {
 			}
 		}
 	}()
-	t.Cleanup(func() { <-stopped })
+	t.Cleanup(func() { cancel(); <-stopped })
+	return func() { cancel(); <-stopped }
 }
 
 // exited is an error once the process has ended.
@@ -368,4 +371,76 @@ func leaseIs(l *coordinationv1.Lease, node, epoch string) error {
 		return fmt.Errorf("the Lease names %q at epoch %q, renewed at %v; want %s at epoch %s", h, e, l.Spec.RenewTime, node, epoch)
 	}
 	return nil
+}
+
+// TestQuorumHolderAgentHangs (issue 13 schedule 10) runs two real holder processes on one disk
+// file: node-a holds the disk; its node agent hangs (its node-local record is no longer
+// written, and ages on the node's CLOCK_MONOTONIC); node-a's holder stops renewing, and node-b's
+// takes the disk at epoch 2 once node-a's disk lease has run out. node-a's holder keeps running.
+func TestQuorumHolderAgentHangs(t *testing.T) {
+	if os.Getenv(holderEnv) == "1" {
+		os.Exit(holderMain(flag.Args()))
+	}
+	const (
+		cluster       = "qd-holder-agent-hangs"
+		leaseDuration = 2 * time.Second
+	)
+	ctx := context.Background()
+	c, err := client.New(restConfig, client.Options{Scheme: newScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases := kubernetes.NewForConfigOrDie(restConfig).CoordinationV1().Leases(envtest.LeaseNamespace)
+	leaseName := membership.QuorumLeaseName(cluster)
+	qd := builder.QuorumDisk(cluster).Claim(envtest.LeaseNamespace, cluster).KeySecret(envtest.LeaseNamespace, keySecret).
+		HeartbeatInterval(250 * time.Millisecond).LeaseDuration(leaseDuration).Obj()
+	if err := c.Create(ctx, qd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Delete(context.Background(), qd)
+		_ = leases.Delete(context.Background(), leaseName, metav1.DeleteOptions{})
+	})
+	dir := t.TempDir()
+	device := filepath.Join(dir, "quorum.img")
+	holds := func(node, epoch string) func() error {
+		return func() error {
+			l, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			return leaseIs(l, node, epoch)
+		}
+	}
+
+	a := startHolder(t, dir, "node-a", cluster, device)
+	poll.Wait(t, "the Lease names node-a at epoch 1", patience, func() error {
+		if err := a.exited(); err != nil {
+			return err
+		}
+		return holds("node-a", "1")()
+	})
+	b := startHolder(t, dir, "node-b", cluster, device)
+	// node-b has joined (taken its slot) and waits on the disk.
+	time.Sleep(leaseDuration)
+	if err := holds("node-a", "1")(); err != nil {
+		t.Fatalf("with both agents alive: %v", err)
+	}
+
+	a.hangAgent()
+	hung := time.Now()
+	poll.Wait(t, "the Lease names node-b at epoch 2", patience, func() error {
+		if err := b.exited(); err != nil {
+			return err
+		}
+		return holds("node-b", "2")()
+	})
+	took := time.Since(hung)
+	t.Logf("node-a's agent hung: node-b holds the disk %v later", took.Round(time.Millisecond))
+	if took < leaseDuration {
+		t.Errorf("node-b took the disk %v after node-a's agent hung, before a lease duration %v", took, leaseDuration)
+	}
+	if err := a.exited(); err != nil {
+		t.Errorf("node-a's holder: %v, want it running (waiting for its agent)", err)
+	}
 }

@@ -58,7 +58,7 @@ func OpenDir(root, cluster string) (*Dir, error) {
 		return nil, fmt.Errorf("node-local channel: cluster name %q cannot name a directory", cluster)
 	}
 	p := filepath.Join(root, cluster)
-	if err := os.MkdirAll(p, 0o755); err != nil {
+	if err := os.MkdirAll(p, 0o755); err != nil { //nolint:gosec // the agent and the holder run as different users and both use it.
 		return nil, fmt.Errorf("node-local channel: %w", err)
 	}
 	// The agent (root) and the holder (an unprivileged user) both write here: sticky and
@@ -132,7 +132,7 @@ func (d *Dir) write(name string, b []byte) error {
 	}
 	if err == nil {
 		// Readable by the other process; the sticky directory keeps it from replacing it.
-		err = os.Chmod(tmp, 0o644)
+		err = os.Chmod(tmp, 0o644) //nolint:gosec // the other process, another user, reads it.
 	}
 	if err == nil {
 		err = os.Rename(tmp, filepath.Join(d.path, name))

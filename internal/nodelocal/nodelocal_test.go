@@ -170,7 +170,7 @@ func TestDir(t *testing.T) {
 		t.Errorf("ReadHolder: %+v, %v", got, err)
 	}
 	ents, _ := os.ReadDir(d.Path())
-	var names []string
+	names := make([]string, 0, len(ents))
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}

@@ -154,9 +154,9 @@ func damagedMetric(cluster string) float64 {
 func TestHungAgentLetsDiskGo(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name   string
-		break_ func(*fakeAgent)
-		why    string
+		name string
+		hurt func(*fakeAgent)
+		why  string
 	}{
 		{"hung", func(a *fakeAgent) { a.hung.Store(true) }, "hung or gone"},
 		{"fenced", func(a *fakeAgent) { a.fenced.Store(true) }, "has fenced this node"},
@@ -174,7 +174,7 @@ func TestHungAgentLetsDiskGo(t *testing.T) {
 			b := w.start(w.config("node-b", nil))
 			tm := a.h.Timing()
 
-			tc.break_(agentA)
+			tc.hurt(agentA)
 			broken := w.main.Now()
 			// node-a renews at most once more after its agent's record is stale (2 x interval),
 			// then the owner record stays as it is.

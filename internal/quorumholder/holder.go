@@ -159,6 +159,25 @@ var (
 	registerOnce sync.Once
 )
 
+// completeLocal checks the node-local channel's settings and fills in their defaults.
+func (cfg *Config) completeLocal() error {
+	switch {
+	case cfg.Local == nil:
+		return fmt.Errorf("quorum holder of QuorumDisk %s: no node-local channel to the node agent", cfg.Cluster)
+	case cfg.LocalNode.Clock == nil || cfg.LocalNode.BootID == "":
+		return fmt.Errorf("quorum holder of QuorumDisk %s: no CLOCK_MONOTONIC or boot ID for the node-local channel", cfg.Cluster)
+	case cfg.LocalNode.Name != "" && cfg.LocalNode.Name != cfg.Node:
+		return fmt.Errorf("quorum holder of QuorumDisk %s: the node-local channel is node %s's, not %s's", cfg.Cluster, cfg.LocalNode.Name, cfg.Node)
+	}
+	if cfg.LocalNode.Name == "" {
+		cfg.LocalNode.Name = cfg.Node
+	}
+	if cfg.LocalNode.PID == 0 {
+		cfg.LocalNode.PID = os.Getpid()
+	}
+	return nil
+}
+
 // New checks cfg, fills in its defaults and returns a Holder. It does no I/O.
 func New(cfg Config) (*Holder, error) {
 	switch {
@@ -172,18 +191,9 @@ func New(cfg Config) (*Holder, error) {
 		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: no API client", cfg.Cluster)
 	case cfg.LeaseDuration < 0:
 		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: negative lease duration %v", cfg.Cluster, cfg.LeaseDuration)
-	case cfg.Local == nil:
-		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: no node-local channel to the node agent", cfg.Cluster)
-	case cfg.LocalNode.Clock == nil || cfg.LocalNode.BootID == "":
-		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: no CLOCK_MONOTONIC or boot ID for the node-local channel", cfg.Cluster)
-	case cfg.LocalNode.Name != "" && cfg.LocalNode.Name != cfg.Node:
-		return nil, fmt.Errorf("quorum holder of QuorumDisk %s: the node-local channel is node %s's, not %s's", cfg.Cluster, cfg.LocalNode.Name, cfg.Node)
 	}
-	if cfg.LocalNode.Name == "" {
-		cfg.LocalNode.Name = cfg.Node
-	}
-	if cfg.LocalNode.PID == 0 {
-		cfg.LocalNode.PID = os.Getpid()
+	if err := cfg.completeLocal(); err != nil {
+		return nil, err
 	}
 	u, err := uuid.Parse(string(cfg.ClusterUID))
 	if err != nil {
@@ -512,7 +522,11 @@ type ending struct {
 func (h *Holder) hold(ctx context.Context, disk *quorum.Disk, lease *quorum.Lease) ending {
 	h.publishErr = nil
 	h.writeLocal(lease)
-	h.publish(ctx, lease)
+	if h.agentAlive() {
+		// Not when the agent's record went stale while Acquire waited on the disk: then the
+		// hold is not renewed either, and runs out.
+		h.publish(ctx, lease)
+	}
 	// Both on the holder's clock.
 	next := h.clock.Now().Add(h.timing.RenewInterval)
 	nextCheck := h.clock.Now()

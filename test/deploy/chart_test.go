@@ -522,15 +522,32 @@ func checkRestricted(t *testing.T, sc *corev1.SecurityContext) {
 	}
 }
 
-// checkCRISocket: the host's CRI socket is mounted where the agent looks for it.
+// checkCRISocket: the host's CRI socket is mounted where the agent looks for it, and the
+// node-local channel to the quorum holder (/run/wolfpack, package nodelocal) too; nothing else.
 func checkCRISocket(t *testing.T, pod corev1.PodSpec, c corev1.Container, path string) {
 	t.Helper()
-	if len(pod.Volumes) != 1 || pod.Volumes[0].HostPath == nil || pod.Volumes[0].HostPath.Path != path ||
+	if len(pod.Volumes) != 2 || pod.Volumes[0].HostPath == nil || pod.Volumes[0].HostPath.Path != path ||
 		pod.Volumes[0].HostPath.Type == nil || *pod.Volumes[0].HostPath.Type != corev1.HostPathSocket {
 		t.Errorf("volumes %+v, want the socket %s from the host", pod.Volumes, path)
 	}
-	if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != path {
+	if len(c.VolumeMounts) != 2 || c.VolumeMounts[0].MountPath != path {
 		t.Errorf("volumeMounts %+v, want %s", c.VolumeMounts, path)
+	}
+	if len(pod.Volumes) == 2 && (pod.Volumes[1].HostPath == nil || pod.Volumes[1].HostPath.Path != "/run/wolfpack" ||
+		pod.Volumes[1].HostPath.Type == nil || *pod.Volumes[1].HostPath.Type != corev1.HostPathDirectoryOrCreate) {
+		t.Errorf("volumes %+v, want the directory /run/wolfpack from the host", pod.Volumes)
+	}
+	if len(c.VolumeMounts) == 2 && (c.VolumeMounts[1].MountPath != "/run/wolfpack" || c.VolumeMounts[1].ReadOnly) {
+		t.Errorf("volumeMounts %+v, want /run/wolfpack writable", c.VolumeMounts)
+	}
+	var local string
+	for _, e := range c.Env {
+		if e.Name == "WOLFPACK_LOCAL_DIR" {
+			local = e.Value
+		}
+	}
+	if local != "/run/wolfpack" {
+		t.Errorf("env %+v, want WOLFPACK_LOCAL_DIR=/run/wolfpack", c.Env)
 	}
 }
 

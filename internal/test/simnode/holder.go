@@ -12,6 +12,7 @@ import (
 
 	wolfpackv1alpha1 "github.com/wolfpack-ha/wolfpack/api/v1alpha1"
 	"github.com/wolfpack-ha/wolfpack/internal/arbitration"
+	"github.com/wolfpack-ha/wolfpack/internal/nodelocal"
 	"github.com/wolfpack-ha/wolfpack/internal/quorum"
 	"github.com/wolfpack-ha/wolfpack/internal/quorumholder"
 	"github.com/wolfpack-ha/wolfpack/internal/test/envtest"
@@ -96,6 +97,36 @@ func (c nodeClient) Patch(ctx context.Context, obj client.Object, patch client.P
 	return c.Client.Patch(ctx, obj, patch, opts...)
 }
 
+// simBootID is the boot ID of every simulated node.
+const simBootID = "5e1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+
+// simStart anchors simMono.
+var simStart = time.Now()
+
+// simMono is the simulated nodes' CLOCK_MONOTONIC: this process's monotonic clock, plus an hour
+// of uptime.
+func simMono() (nodelocal.Mono, error) { return nodelocal.Mono(time.Since(simStart) + time.Hour), nil }
+
+// nodeAgent is a node's node-local channel to its agent, as the holder sees it: the agent's
+// record is fresh, and not fenced, while the node is on (the agents of the integration tests
+// run elsewhere and write none).
+type nodeAgent struct {
+	nodelocal.Fake
+	node string
+	disk *nodeDisk
+}
+
+func (a *nodeAgent) ReadAgent() (nodelocal.AgentRecord, error) {
+	if !a.disk.failed() {
+		now, _ := simMono()
+		if err := a.WriteAgent(nodelocal.AgentRecord{Node: a.node, BootID: simBootID, PID: 1, Incarnation: 1,
+			WrittenAt: now, Interval: time.Second, HasQuorum: true}); err != nil {
+			return nodelocal.AgentRecord{}, err
+		}
+	}
+	return a.Fake.ReadAgent()
+}
+
 // simHolder is a real quorum holder run in-process for a holder pod.
 type simHolder struct {
 	node   string
@@ -143,8 +174,10 @@ func (k *Kubelet) startHolder(ctx context.Context, p *corev1.Pod) error {
 		duration = qd.Spec.LeaseDuration.Duration
 	}
 	disk := &nodeDisk{Device: dev}
+	agent := &nodeAgent{node: p.Spec.NodeName, disk: disk}
 	holder, err := quorumholder.New(quorumholder.Config{Node: p.Spec.NodeName, Cluster: cluster, ClusterUID: qd.UID,
-		Device: disk, Format: true, LeaseDuration: duration, LeaseNamespace: envtest.LeaseNamespace, Client: nodeClient{Client: k.c, disk: disk}})
+		Device: disk, Format: true, LeaseDuration: duration, LeaseNamespace: envtest.LeaseNamespace, Client: nodeClient{Client: k.c, disk: disk},
+		Local: agent, LocalNode: nodelocal.Node{Name: p.Spec.NodeName, BootID: simBootID, Clock: simMono}})
 	if err != nil {
 		return fmt.Errorf("quorum holder of pod %s: %w", p.Name, err)
 	}
