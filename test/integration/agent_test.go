@@ -122,15 +122,17 @@ func startAgentWith(t *testing.T, node, cluster string, addrs map[string]netip.A
 }
 
 // TestAgentFailsItsNodeWhenTheAPIIsGone cuts one real agent off the API server: it cannot renew
-// its Lease, so it fails its node (its fence action runs) within the renew deadline, before the
-// manager sees the Lease run out and marks the node Down; when the API is back, it rejoins.
+// its Lease and does not hear every other member both ways (member c runs no agent), so it fails
+// its node (its fence action runs) within the renew deadline, before the manager sees the Lease
+// run out and marks the node Down; when the API is back, it rejoins. (An agent that hears every
+// other member both ways keeps its node through an API outage: RULES section 4, F2.)
 func TestAgentFailsItsNodeWhenTheAPIIsGone(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
 	port := freeport.UDP(t, netip.MustParseAddr("127.0.0.51"))
-	a, b := ns+"-a", ns+"-b"
+	a, b, c := ns+"-a", ns+"-b", ns+"-c"
 	labels := map[string]string{wp.ClusterLabel: ns}
-	for _, n := range []string{a, b} {
+	for _, n := range []string{a, b, c} {
 		must(t, createNode(ctx, n, labels))
 	}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: envtest.LeaseNamespace, Name: "key-" + ns},
