@@ -178,7 +178,18 @@ func cluster(ctx context.Context, c client.Client, o *options) (string, error) {
 		return o.cluster, nil
 	}
 	n := &corev1.Node{}
-	if err := c.Get(ctx, client.ObjectKey{Name: o.node}, n); err != nil {
+	// Bounded like every API call of the agent, and retried: a black-holed API server must not
+	// hang the agent's start for good.
+	var err error
+	for {
+		gctx, cancel := context.WithTimeout(ctx, time.Second)
+		err = c.Get(gctx, client.ObjectKey{Name: o.node}, n)
+		cancel()
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
 		return "", fmt.Errorf("reading Node %s: %w", o.node, err)
 	}
 	if v := n.Labels[wolfpackv1alpha1.ClusterLabel]; v != "" {

@@ -246,7 +246,7 @@ func (m *NodeManager) Start(ctx context.Context) error {
 // the renew deadline, so that the deadline covers it (RULES section 1).
 func (m *NodeManager) desired(qd *wolfpackv1alpha1.QuorumDisk) time.Duration {
 	d := qd.Spec.LeaseDurationOrDefault()
-	if t, ok := m.fencer.(interface{ Timeout() time.Duration }); ok {
+	if t, ok := m.fencer.(timeoutReporter); ok {
 		d = max(d, LeaseCovering(t.Timeout()))
 	}
 	return d

@@ -22,6 +22,10 @@ const handoverBudget = time.Second
 // node).
 type escalator interface{ Escalate() error }
 
+// timeoutReporter is a fence action with a watchdog, which resets the node a time after the
+// last Heartbeat: the timeout the device granted, 0 when it does not say.
+type timeoutReporter interface{ Timeout() time.Duration }
+
 // handoverer is a fence action that can outlive the agent for a while: a watchdog kept armed, with
 // a longer timeout, so that the next agent takes it over. It returns the timeout granted.
 type handoverer interface {
@@ -85,17 +89,27 @@ func (m *NodeManager) check(ctx context.Context) time.Duration {
 		return next
 	}
 	if fenced && now.Sub(lastFence) < every {
+		m.feedFenced()
 		return every - now.Sub(lastFence)
 	}
-	m.fence(ctx, why, d, fenced, failing)
+	if m.fence(ctx, why, d, fenced, failing) {
+		m.feedFenced()
+	}
 	return every
+}
+
+// feedFenced feeds the fence action of a node whose fence succeeded: a CRI action's watchdog
+// fallback keeps the node up while its agent runs and its workloads are stopped (a Watchdog that
+// fenced refuses with ErrFenced: its node resets).
+func (m *NodeManager) feedFenced() {
+	_ = m.fencer.Heartbeat()
 }
 
 // fence runs the fence path once, bounded by the fence budget B(d): it removes every floating
 // address the node holds and runs the fence action. Only when both succeed is the node fenced
 // (and reported so in its next view); a failure is escalated to the action's fallback, if it has
-// one, and retried at the next tick.
-func (m *NodeManager) fence(ctx context.Context, why string, d time.Duration, wasFenced, wasFailing bool) {
+// one, and retried at the next tick. It reports whether the node is fenced.
+func (m *NodeManager) fence(ctx context.Context, why string, d time.Duration, wasFenced, wasFailing bool) bool {
 	log := ctrl.LoggerFrom(ctx)
 	began := m.Clock.Now()
 	fctx, cancel := context.WithTimeout(ctx, FenceBudget(d))
@@ -124,7 +138,7 @@ func (m *NodeManager) fence(ctx context.Context, why string, d time.Duration, wa
 			m.Recorder.Eventf(clusterRef(m.Cluster), nil, corev1.EventTypeWarning, wolfpackv1alpha1.SelfFencedReason, "Fence",
 				"node %s failed itself: %s; %s", m.Node, why, report.String())
 		}
-		return
+		return true
 	}
 	escalated := "no fallback to escalate to"
 	if e, ok := m.fencer.(escalator); ok {
@@ -139,6 +153,7 @@ func (m *NodeManager) fence(ctx context.Context, why string, d time.Duration, wa
 		m.Recorder.Eventf(clusterRef(m.Cluster), nil, corev1.EventTypeWarning, FenceFailedReason, "Fence",
 			"node %s must fail itself (%s) but its fence failed, retrying (%s): %v", m.Node, why, escalated, err)
 	}
+	return false
 }
 
 // unfence takes the node back once it no longer must fail.
@@ -177,8 +192,11 @@ func (m *NodeManager) stop(ctx context.Context) {
 	view.Fenced = reported
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handoverBudget)
 	defer cancel()
+	// Only a fence action with a watchdog (one that reports its timeout) has anything to hand
+	// over: for the others the last Lease keeps the duration the agent acts on.
 	h, ok := m.fencer.(handoverer)
-	handover := ok && !fenced && m.HandoverTimeout > 0
+	_, watchdog := m.fencer.(timeoutReporter)
+	handover := ok && watchdog && !fenced && m.HandoverTimeout > 0
 	if handover {
 		d = max(d, LeaseCovering(m.HandoverTimeout))
 	}

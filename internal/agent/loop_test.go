@@ -223,12 +223,15 @@ type timeoutFencer struct {
 
 func (f timeoutFencer) Timeout() time.Duration { return f.timeout }
 
-// handoverFencer keeps its watchdog armed for granted at a handover; before runs first.
+// handoverFencer is a watchdog (it reports a timeout) that stays armed for granted at a handover;
+// before runs first.
 type handoverFencer struct {
 	*fakeFencer
 	granted time.Duration
 	before  func(d time.Duration)
 }
+
+func (f handoverFencer) Timeout() time.Duration { return 0 } // the device does not say
 
 func (f handoverFencer) Handover(d time.Duration) (time.Duration, error) {
 	f.mu.Lock()
@@ -591,5 +594,37 @@ func TestLoopHandover(t *testing.T) {
 	}
 	if e := early.Load(); e != nil {
 		t.Error(e)
+	}
+}
+
+// noWatchdogHandover is a fence action without a watchdog (CRI, None): its Handover does nothing.
+type noWatchdogHandover struct{ *fakeFencer }
+
+func (f noWatchdogHandover) Handover(time.Duration) (time.Duration, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.handovers = append(f.handovers, 0)
+	return 0, nil
+}
+
+// TestLoopStopWithoutWatchdog: an agent whose fence action has no watchdog writes its Lease at
+// the stop with the duration it acts on, and hands nothing over.
+func TestLoopStopWithoutWatchdog(t *testing.T) {
+	l := startLoop(t, twoNodes("b"), func(f *fakeFencer) fence.Fencer { return noWatchdogHandover{f} },
+		func(l *loop) { l.m.HandoverTimeout = 30 * time.Second })
+	l.stepUntil(t, "the first Lease", func() bool { return len(l.written()) > 0 })
+	before := len(l.written())
+	l.stop(t)
+	ls := l.written()
+	if len(ls) == before {
+		t.Fatal("no Lease written at the stop")
+	}
+	if got := ptr.Deref(ls[len(ls)-1].Spec.LeaseDurationSeconds, 0); got != 10 {
+		t.Errorf("the last Lease publishes %ds, want the 10s the agent acts on", got)
+	}
+	l.fencer.mu.Lock()
+	defer l.fencer.mu.Unlock()
+	if len(l.fencer.handovers) != 0 || !l.fencer.closed {
+		t.Errorf("handovers %v, closed %v; want none, closed", l.fencer.handovers, l.fencer.closed)
 	}
 }
