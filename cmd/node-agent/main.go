@@ -41,6 +41,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/heartbeat"
 	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
+	"github.com/wolfpack-ha/wolfpack/internal/nodelocal"
 )
 
 // The agent's RBAC, generated into config/agent: its own Lease and its peers', its cluster, node
@@ -253,6 +254,9 @@ func setup(mgr ctrl.Manager, o *options, clusterName string) error {
 		FenceOptions: fence.Options{CRIEndpoint: o.criEndpoint, WatchdogPath: o.watchdogDevice,
 			WatchdogFallbackPath: o.watchdogFallback},
 		FloatingAddresses: addrs, HandoverTimeout: o.handover,
+		NewLocal: func(incarnation uint64, interval time.Duration) (agent.LocalRecord, error) {
+			return nodelocal.NewAgentWriter("", clusterName, o.node, incarnation, interval)
+		},
 	}
 	if err := mgr.Add(m); err != nil {
 		return err

@@ -64,8 +64,14 @@ type NodeManager struct {
 	HandoverTimeout time.Duration
 	// NewTransport makes the heartbeat transport; nil for the real one (tests set it).
 	NewTransport func(heartbeat.Config) (Transport, error)
+	// NewLocal makes the writer of the agent's node-local record (see LocalRecord), for an
+	// incarnation of the agent that decides at least every interval; nil writes none.
+	NewLocal func(incarnation uint64, interval time.Duration) (LocalRecord, error)
 
 	incarnation uint64
+	// local is the node-local record's writer and the interval it was made for.
+	local         LocalRecord
+	localInterval time.Duration
 	// lease is the Lease as last written or read (the renewal loop's, and the stop's after it).
 	lease *coordinationv1.Lease
 	// privateLost are the peers last reported as heard on public networks only (the Changes

@@ -18,6 +18,14 @@ const FenceFailedReason = "FenceFailed"
 // handoverBudget bounds the last Lease writes of an agent that stops.
 const handoverBudget = time.Second
 
+// LocalRecord is the agent's record on the node-local channel (package nodelocal), which the
+// quorum holder on the same node reads: the holder renews the quorum disk only while the record
+// is fresh (written within two of its intervals, by the node's CLOCK_MONOTONIC) and the node is
+// not failing, so that a hung, dead or failing agent lets the disk go.
+type LocalRecord interface {
+	Write(fenced, hasQuorum bool) error
+}
+
 // escalator is a fence action with a fallback for when it fails (a watchdog that resets the
 // node).
 type escalator interface{ Escalate() error }
@@ -75,6 +83,8 @@ func (m *NodeManager) check(ctx context.Context) time.Duration {
 		next = min(next, deadline.Sub(now)+time.Millisecond)
 	}
 	must, why := MustFail(e)
+	// The holder is told before the fence runs: a node that must fail stops defending the disk.
+	m.writeLocal(ctx, every, must)
 	if !must {
 		if fenced || failing {
 			m.unfence(ctx, fenced)
@@ -96,6 +106,26 @@ func (m *NodeManager) check(ctx context.Context) time.Duration {
 		m.feedFenced()
 	}
 	return every
+}
+
+// writeLocal writes the node-local record, at every decision: failing is true from the moment the
+// node must fail, before its fence has succeeded. A failed write is logged: the holder then
+// sees the record go stale and lets the disk go, the safe way.
+func (m *NodeManager) writeLocal(ctx context.Context, every time.Duration, failing bool) {
+	if m.NewLocal == nil {
+		return
+	}
+	if m.local == nil || m.localInterval != every {
+		w, err := m.NewLocal(m.incarnation, every)
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "opening the node-local channel")
+			return
+		}
+		m.local, m.localInterval = w, every
+	}
+	if err := m.local.Write(failing, !failing); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "writing the node-local record")
+	}
 }
 
 // feedFenced feeds the fence action of a node whose fence succeeded: a CRI action's watchdog

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -627,4 +628,82 @@ func TestLoopStopWithoutWatchdog(t *testing.T) {
 	if len(l.fencer.handovers) != 0 || !l.fencer.closed {
 		t.Errorf("handovers %v, closed %v; want none, closed", l.fencer.handovers, l.fencer.closed)
 	}
+}
+
+// fakeLocal records the agent's node-local records with the fake clock's time.
+type fakeLocal struct {
+	clk     *clocktesting.FakeClock
+	mu      sync.Mutex
+	writes  []localWrite
+	opened  int
+	applied []time.Duration
+}
+
+type localWrite struct {
+	at      time.Time
+	failing bool
+}
+
+func (f *fakeLocal) Write(failing, _ bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.writes = append(f.writes, localWrite{at: f.clk.Now(), failing: failing})
+	return nil
+}
+
+func (f *fakeLocal) all() []localWrite {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.writes)
+}
+
+// TestLoopTellsTheHolder: the agent's node-local record, which the quorum holder on its node
+// renews the disk by, is written at least every renew interval even while every API call
+// hangs (so that an API outage alone does not cost the disk), and says the node is failing
+// before the fence action runs (so that the holder stops defending the disk at once).
+func TestLoopTellsTheHolder(t *testing.T) {
+	local := &fakeLocal{}
+	l := startLoop(t, twoNodes("b"), nil, func(l *loop) {
+		local.clk = l.clk
+		l.m.NewLocal = func(_ uint64, interval time.Duration) (LocalRecord, error) {
+			local.mu.Lock()
+			defer local.mu.Unlock()
+			local.opened++
+			local.applied = append(local.applied, interval)
+			return local, nil
+		}
+	})
+	l.stepUntil(t, "the first Lease", func() bool { return len(l.written()) > 0 })
+	l.c.hang.Store(true)
+	hung := l.clk.Now()
+	l.stepUntil(t, "the node fenced while the API hangs", func() bool { return len(l.fencer.fenceTimes()) > 0 })
+	fencedAt := l.fencer.fenceTimes()[0]
+
+	writes := local.all()
+	if len(writes) == 0 {
+		t.Fatal("no node-local record written")
+	}
+	every := membership.RenewInterval(wp.DefaultLeaseDuration, membership.Detection(wp.HeartbeatSpec{}))
+	prev := writes[0].at
+	firstFailing := time.Time{}
+	for _, w := range writes {
+		if gap := w.at.Sub(prev); gap > every+time.Millisecond {
+			t.Errorf("a gap of %s between node-local records at %s, more than the renew interval %s", gap, w.at.Format(time.StampMilli), every)
+		}
+		prev = w.at
+		if w.failing && firstFailing.IsZero() {
+			firstFailing = w.at
+		}
+		if !w.failing && w.at.After(fencedAt) {
+			t.Errorf("a record at %s says not failing after the fence at %s", w.at.Format(time.StampMilli), fencedAt.Format(time.StampMilli))
+		}
+	}
+	switch {
+	case firstFailing.IsZero():
+		t.Errorf("no node-local record says failing; the fence ran at %s", fencedAt.Format(time.StampMilli))
+	case firstFailing.After(fencedAt):
+		t.Errorf("the record said failing at %s, after the fence at %s", firstFailing.Format(time.StampMilli), fencedAt.Format(time.StampMilli))
+	}
+	t.Logf("%d records; the API hung at %s, failing reported at %s, fenced at %s", len(writes),
+		hung.Format(time.StampMilli), firstFailing.Format(time.StampMilli), fencedAt.Format(time.StampMilli))
 }
