@@ -116,7 +116,7 @@ func (r *ResourceReconciler) reconcileNormal(ctx context.Context, res *wolfpackv
 		return ctrl.Result{}, nil, err
 	}
 	hreq := resourcetype.Request{Resource: res, Placement: resourcetype.Placement{Node: node, Epoch: group.Status.Epoch},
-		Fenced: r.fencedFunc(ctx, group.Spec.Cluster, now)}
+		Fenced: r.fencedFunc(ctx, group.Spec.Cluster)}
 	switch {
 	case online && res.Status.State != wolfpackv1alpha1.ResourceOnline && len(failover.Waiting(dependencyNames(res), views, node)) > 0:
 		// Not before its dependencies: a change of theirs brings this one back here.
@@ -361,7 +361,7 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 	}
 	req.Node = where
 	stop := h.Offline
-	wait, fenced := r.fenceWait(ctx, cluster, where, now)
+	fenced := r.fenced(ctx, cluster, where)
 	var events []failover.Event
 	switch failover.OfflineStopOf(req.Resource, fenced, now) {
 	case failover.StopAtOnce:
@@ -386,12 +386,9 @@ func (r *ResourceReconciler) offline(ctx context.Context, h resourcetype.Handler
 		return ctrl.Result{}, append(events, failover.Event{Reason: "ResourceOffline", Message: fmt.Sprintf("offline on %s: %s", where, result.Message)}), nil
 	}
 	s.State = wolfpackv1alpha1.ResourceOfflinePending
-	// Look again at the poll interval, or sooner when a Down node, where nothing stops
-	// gracefully, will count as fenced.
+	// Look again at the poll interval (a Down node's fenced verdict comes from the Membership
+	// Manager, not from a timer here).
 	poll := req.Resource.Spec.LooksAlivePollIntervalOrDefault()
-	if wait > 0 && wait < poll {
-		poll = wait
-	}
 	return ctrl.Result{RequeueAfter: min(poll, req.Resource.Spec.PendingTimeoutOrDefault())}, events, nil
 }
 
@@ -411,31 +408,30 @@ func (r *ResourceReconciler) refuse(ctx context.Context, res *wolfpackv1alpha1.R
 }
 
 // fencedFunc answers whether a node of the cluster can no longer run anything.
-func (r *ResourceReconciler) fencedFunc(ctx context.Context, cluster string, now time.Time) func(string) bool {
+func (r *ResourceReconciler) fencedFunc(ctx context.Context, cluster string) func(string) bool {
 	return func(name string) bool {
-		_, fenced := r.fenceWait(ctx, cluster, name, now)
-		return fenced
+		return r.fenced(ctx, cluster, name)
 	}
 }
 
-// fenceWait says whether a node can no longer run anything, as the cluster's membership tells it
-// (membership.Fenced); the wait is always zero: the Membership Manager's verdict comes with a
-// change of the QuorumDisk's status, not after a timer here.
-func (r *ResourceReconciler) fenceWait(ctx context.Context, cluster, name string, _ time.Time) (time.Duration, bool) {
+// fenced says whether a node can no longer run anything, as the cluster's membership tells it
+// (membership.Fenced, the Membership Manager's verdict; no timer here adds to it), or because
+// its Node is gone.
+func (r *ResourceReconciler) fenced(ctx context.Context, cluster, name string) bool {
 	if name == "" {
-		return 0, false
+		return false
 	}
 	qd := &wolfpackv1alpha1.QuorumDisk{}
 	if err := r.Get(ctx, types.NamespacedName{Name: cluster}, qd); err == nil {
 		for _, n := range qd.Status.Nodes {
 			if n.Name == name {
-				return 0, membership.Fenced(n)
+				return membership.Fenced(n)
 			}
 		}
 	}
 	// Not a member (any more): a Node that is gone runs nothing.
 	err := r.Get(ctx, types.NamespacedName{Name: name}, &corev1.Node{})
-	return 0, apierrors.IsNotFound(err)
+	return apierrors.IsNotFound(err)
 }
 
 func (r *ResourceReconciler) isAliveDue(res *wolfpackv1alpha1.Resource, now time.Time) bool {

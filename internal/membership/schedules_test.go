@@ -17,15 +17,16 @@ func defaults(leases map[string]Lease) Input {
 		Detection: 2 * time.Second, HeartbeatInterval: 500 * time.Millisecond}
 }
 
-func node(t *testing.T, in Input, name string) wolfpackv1alpha1.NodeStatus {
+// nodeB is node b's status as Compute has it.
+func nodeB(t *testing.T, in Input) wolfpackv1alpha1.NodeStatus {
 	t.Helper()
 	got, _ := Compute(in)
 	for _, n := range got {
-		if n.Name == name {
+		if n.Name == "b" {
 			return n
 		}
 	}
-	t.Fatalf("no node %s in %+v", name, got)
+	t.Fatalf("no node b in %+v", got)
 	return wolfpackv1alpha1.NodeStatus{}
 }
 
@@ -82,7 +83,7 @@ func TestOneWayLossAgentAndManagerAgree(t *testing.T) {
 func TestRunOutButHeard(t *testing.T) {
 	t.Parallel()
 	in := defaults(map[string]Lease{"a": lease(0, "b"), "b": lease(time.Minute, "a")})
-	b := node(t, in, "b")
+	b := nodeB(t, in)
 	if b.State == down || b.Fenced {
 		t.Errorf("b: %s, fenced %v (%s); want not Down, not fenced", b.State, b.Fenced, b.Message)
 	}
@@ -92,7 +93,7 @@ func TestRunOutButHeard(t *testing.T) {
 	// The same, with nobody hearing it any more: Down, and fenced once silent long enough.
 	in.Leases["a"] = lease(0)
 	in.LastHeard = map[string]time.Time{"b": t0.Add(-7 * time.Second)}
-	if b := node(t, in, "b"); b.State != down || !b.Fenced {
+	if b := nodeB(t, in); b.State != down || !b.Fenced {
 		t.Errorf("b unheard for 7 s with its Lease run out: %s fenced %v (%s); want Down and fenced", b.State, b.Fenced, b.Message)
 	}
 }
@@ -106,14 +107,14 @@ func TestPartitionNeverFencedByTime(t *testing.T) {
 	in.Quorum = Quorum{Type: wolfpackv1alpha1.DiskOnly, Owner: "a"}
 	in.ObservingSince = t0.Add(-time.Hour)
 	in.LastHeard = map[string]time.Time{"b": t0.Add(-time.Hour)}
-	b := node(t, in, "b")
+	b := nodeB(t, in)
 	if b.State != down || b.Fenced {
 		t.Errorf("b outvoted for an hour with a fresh Lease: %s fenced %v (%s); want Down, not fenced", b.State, b.Fenced, b.Message)
 	}
 	reported := lease(500 * time.Millisecond)
 	reported.View.Fenced = true
 	in.Leases["b"] = reported
-	if b := node(t, in, "b"); b.State != down || !b.Fenced {
+	if b := nodeB(t, in); b.State != down || !b.Fenced {
 		t.Errorf("b outvoted and reporting its fence done: %s fenced %v; want Down and fenced", b.State, b.Fenced)
 	}
 }
@@ -149,7 +150,7 @@ func TestFencedByTimeOnlyAfterBoth(t *testing.T) {
 			if tc.observing > 0 {
 				in.ObservingSince = t0.Add(-tc.observing)
 			}
-			n := node(t, in, "b")
+			n := nodeB(t, in)
 			if (n.State == down) != tc.wantDown || n.Fenced != tc.fence {
 				t.Errorf("b: %s fenced %v (%s); want Down %v, fenced %v", n.State, n.Fenced, n.Message, tc.wantDown, tc.fence)
 			}
@@ -161,12 +162,12 @@ func TestFencedByTimeOnlyAfterBoth(t *testing.T) {
 				}
 				later := in
 				later.Now = next
-				for i := 0; i < 10 && !node(t, later, "b").Fenced; i++ {
+				for i := 0; i < 10 && !nodeB(t, later).Fenced; i++ {
 					if later.Now = NextChange(later); later.Now.IsZero() {
 						t.Fatal("NextChange ran out before b counted as fenced")
 					}
 				}
-				if !tc.fencedLease && tc.margin == 0 && !node(t, later, "b").Fenced {
+				if !tc.fencedLease && tc.margin == 0 && !nodeB(t, later).Fenced {
 					t.Error("b never counted as fenced by NextChange's requeues")
 				}
 			}
@@ -185,7 +186,7 @@ func TestNextChangeIsWhenFencedByTime(t *testing.T) {
 		t.Errorf("NextChange = t0%+v, want t0%+v", got.Sub(t0), want.Sub(t0))
 	}
 	in.Now = want
-	if b := node(t, in, "b"); !b.Fenced {
+	if b := nodeB(t, in); !b.Fenced {
 		t.Errorf("b not fenced at NextChange: %+v", b)
 	}
 }
@@ -220,7 +221,7 @@ func TestStalledManagerExpiresNobody(t *testing.T) {
 			w.Tick(at)
 		}
 		in.Now, in.ObservingSince = later, w.Since(later)
-		if n := node(t, in, "b"); n.State != down {
+		if n := nodeB(t, in); n.State != down {
 			t.Errorf("b not Down a whole lease after the stall: %s (%s)", n.State, n.Message)
 		}
 	}
@@ -237,7 +238,7 @@ func TestRestartedManagerWaitsAFullLease(t *testing.T) {
 	b := Lease{Duration: 10 * time.Second, View: View{Joined: true, Peers: map[string][]string{"a": {"private"}}}}
 	in := defaults(map[string]Lease{"a": lease(0, "b"), "b": b})
 	in.ObservingSince = w.Since(t0)
-	if n := node(t, in, "b"); n.State != up || n.Fenced {
+	if n := nodeB(t, in); n.State != up || n.Fenced {
 		t.Errorf("9 s after the start: b %s fenced %v (%s)", n.State, n.Fenced, n.Message)
 	}
 	in.LastHeard = map[string]time.Time{}
@@ -246,7 +247,7 @@ func TestRestartedManagerWaitsAFullLease(t *testing.T) {
 	}
 	in.Leases["a"] = lease(0)
 	in.Now = start.Add(11 * time.Second)
-	if n := node(t, in, "b"); n.State != down || n.Fenced {
+	if n := nodeB(t, in); n.State != down || n.Fenced {
 		t.Errorf("11 s after the start, unheard: b %s fenced %v (%s); want Down, not yet fenced", n.State, n.Fenced, n.Message)
 	}
 }
@@ -340,7 +341,7 @@ func TestJudgedByItsOwnDuration(t *testing.T) {
 	in := defaults(map[string]Lease{"a": lease(0), "b": b})
 	in.ObservingSince = t0.Add(-time.Hour)
 	in.LastHeard = map[string]time.Time{"b": t0.Add(-15 * time.Second)}
-	if n := node(t, in, "b"); n.State != down || n.Fenced {
+	if n := nodeB(t, in); n.State != down || n.Fenced {
 		t.Errorf("b: %s fenced %v (%s); want Down (unheard), not fenced before its own 20 s", n.State, n.Fenced, n.Message)
 	}
 }

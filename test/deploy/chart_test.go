@@ -74,7 +74,7 @@ func TestDefaultRendering(t *testing.T) {
 		}
 		c := onlyContainer(t, pod)
 		wantArgs := []string{
-			"--leader-elect=true", "--node-lease-namespace=wolfpack-system", "--fence-grace=30s", "--concurrency=4",
+			"--leader-elect=true", "--node-lease-namespace=wolfpack-system", "--fence-grace=0s", "--concurrency=4",
 			"--quorum-holder-image=ghcr.io/wolfpack-ha/wolfpack:0.1.0", "--quorum-holder-pull-policy=IfNotPresent",
 			"--quorum-holder-service-account=wolfpack-quorum-holder",
 			"--kube-api-qps=50", "--kube-api-burst=100", "--zap-log-level=info", "--health-probe-bind-address=:8081",

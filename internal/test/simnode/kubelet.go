@@ -275,18 +275,38 @@ func (k *Kubelet) renew(ctx context.Context) {
 	for _, n := range due {
 		view := membership.View{Incarnation: 1, Joined: true, Peers: map[string][]string{}}
 		k.mu.Lock()
+		var mutual []string
 		for _, peer := range live {
 			if peer != n && !k.cut[pair(n, peer)] {
 				view.Peers[peer] = []string{"public"}
+				mutual = append(mutual, peer) // a cut is both ways
 			}
 		}
 		k.mu.Unlock()
+		view.Fenced = outvoted(ctx, k.c, n, mutual)
 		if err := RenewNodeLease(ctx, k.c, n, view); err == nil {
 			k.mu.Lock()
 			k.renewed[n] = time.Now()
 			k.mu.Unlock()
 		}
 	}
+}
+
+// outvoted is the simulated agent's partition rule, as the real agent applies it: its side, node
+// and the peers it hears both ways, has no quorum, so it failed its node and reports so. A
+// cluster that cannot be read fences nothing.
+func outvoted(ctx context.Context, c client.Client, node string, mutual []string) bool {
+	n := &corev1.Node{}
+	if err := c.Get(ctx, client.ObjectKey{Name: node}, n); err != nil {
+		return false
+	}
+	qd := &wolfpackv1alpha1.QuorumDisk{}
+	if err := c.Get(ctx, client.ObjectKey{Name: n.Labels[wolfpackv1alpha1.ClusterLabel]}, qd); err != nil {
+		return false
+	}
+	q := membership.Quorum{Type: qd.Spec.QuorumTypeOrDefault(), Owner: qd.Status.Owner, Members: max(len(qd.Status.Nodes), len(mutual)+1)}
+	fence, _ := membership.MustFence(node, mutual, q)
+	return fence
 }
 
 // Partition cuts, or with heal restores, the heartbeats between nodes a and b: their agents stop
