@@ -403,7 +403,7 @@ func (r *ResourceReconciler) refuse(ctx context.Context, res *wolfpackv1alpha1.R
 		return ctrl.Result{}, nil, err
 	}
 	req := resourcetype.Request{Resource: res, Placement: resourcetype.Placement{Node: res.Status.Node, Epoch: group.Status.Epoch},
-		Fenced: r.fencedFunc(ctx, group.Spec.Cluster, now)}
+		Fenced: r.fencedFunc(ctx, group.Spec.Cluster)}
 	return r.offline(ctx, h, req, group.Spec.Cluster, now)
 }
 
