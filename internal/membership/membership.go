@@ -213,8 +213,16 @@ func Heard(in Input) []string {
 	return out
 }
 
+// heardNow reports whether name counts as heard now: a fresh peer view hears it, or its own
+// fresh view hears a peer, or no other member has a fresh view at all. In the last case nothing
+// says that anyone stopped hearing it (every agent may have lost the API server while their
+// nodes still hear each other, so that none fenced), and silence is measured only from evidence
+// of absence: a fresh view of a peer that does not hear it.
 func (in Input) heardNow(name string, views []string) bool {
 	if len(in.heardBy(name, views)) > 0 {
+		return true
+	}
+	if !slices.ContainsFunc(views, func(v string) bool { return v != name }) {
 		return true
 	}
 	if slices.Contains(views, name) {

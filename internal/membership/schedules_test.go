@@ -161,11 +161,20 @@ func TestFencedByTimeOnlyAfterBoth(t *testing.T) {
 					t.Fatal("no NextChange while b waits to count as fenced")
 				}
 				later := in
+				// a, alive, renews all along: its fresh view not hearing b is the evidence.
+				alive := func() {
+					later.Leases = map[string]Lease{"a": in.Leases["a"], "b": in.Leases["b"]}
+					a := later.Leases["a"]
+					a.Seen = later.Now
+					later.Leases["a"] = a
+				}
 				later.Now = next
+				alive()
 				for i := 0; i < 10 && !nodeB(t, later).Fenced; i++ {
 					if later.Now = NextChange(later); later.Now.IsZero() {
 						t.Fatal("NextChange ran out before b counted as fenced")
 					}
+					alive()
 				}
 				if !tc.fencedLease && tc.margin == 0 && !nodeB(t, later).Fenced {
 					t.Error("b never counted as fenced by NextChange's requeues")
@@ -356,5 +365,34 @@ func TestHeard(t *testing.T) {
 	}}
 	if got := strings.Join(Heard(in), ","); got != "a,b" {
 		t.Errorf("Heard = %s, want a,b (b heard by a, a hears b)", got)
+	}
+}
+
+// TestNoEvidenceOfAbsence: every agent lost the API server while the manager kept it, and the
+// nodes still hear each other (so no agent fenced: full mutual connectivity, F2's exception).
+// No fresh peer view says that anyone stopped hearing anyone, so nobody counts as fenced by
+// time, however long it lasts; once one agent is back, its fresh view hearing the other keeps
+// that one unfenced too.
+func TestNoEvidenceOfAbsence(t *testing.T) {
+	t.Parallel()
+	in := defaults(map[string]Lease{"a": lease(70*time.Second, "b"), "b": lease(70*time.Second, "a")})
+	in.ObservingSince = t0.Add(-time.Hour)
+	in.LastHeard = map[string]time.Time{"a": t0.Add(-69 * time.Second), "b": t0.Add(-69 * time.Second)}
+	got, _ := Compute(in)
+	for _, n := range got {
+		if n.Fenced {
+			t.Errorf("%s counts as fenced with no fresh view saying it is unheard: %s", n.Name, n.Message)
+		}
+	}
+	if next := NextChange(in); !next.IsZero() {
+		in.Now = next.Add(time.Hour)
+		if b := nodeB(t, in); b.Fenced {
+			t.Errorf("b counts as fenced an hour later: %s", b.Message)
+		}
+	}
+	in.Now = t0
+	in.Leases["a"] = lease(0, "b")
+	if b := nodeB(t, in); b.Fenced || b.State == down {
+		t.Errorf("a is back and hears b, yet b is %s, fenced %v: %s", b.State, b.Fenced, b.Message)
 	}
 }
