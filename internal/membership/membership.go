@@ -122,11 +122,15 @@ func (in Input) unheardAfter() time.Duration {
 }
 
 // Silence is how long after a node was last heard by a fresh peer view it counts as fenced
-// once its Lease has also run out: D + I + B(d) + the renew interval, plus the extra margin.
-// Its agent has by then failed its node by F1 or F2 and its fence action has had its budget.
+// once its Lease has also run out: D + I + the renew interval + max(B(d), R(d)), plus the extra
+// margin. Within D + I + the renew interval of the last view that heard it, the node knows that
+// it is no longer heard both ways; then either its agent runs, fails its node by F1 or F2 and
+// its fence action has had its budget B(d), or its agent hung after its last feed of a watchdog
+// (an agent that hears every peer both ways feeds it without renewing, F2's exception), which
+// resets the node within its timeout, at most R(d): the larger of the two covers both.
 func (in Input) Silence(d time.Duration) time.Duration {
 	renew := max(in.RenewInterval, RenewInterval(d, in.Detection))
-	return in.Detection + in.HeartbeatInterval + FenceBudget(d) + renew + in.ExtraMargin
+	return in.Detection + in.HeartbeatInterval + renew + max(FenceBudget(d), d*2/3) + in.ExtraMargin
 }
 
 // Compute returns the member nodes' states, sorted by name, and the changes from Previous.

@@ -10,7 +10,7 @@ import (
 
 // The schedules of issue 13 that the Membership Manager closes, with the cluster's default
 // timing: D = 2 s, I = 500 ms, d = 10 s, renew interval 1 s, so a node whose Lease ran out
-// counts as fenced once unheard for Silence(10 s) = 2 s + 500 ms + 3.33 s + 1 s = 6.83 s.
+// counts as fenced once unheard for Silence(10 s) = 2 s + 500 ms + 1 s + R(10 s) 6.67 s = 10.17 s.
 
 func defaults(leases map[string]Lease) Input {
 	return Input{Now: t0, Members: []string{"a", "b"}, Leases: leases, RenewInterval: time.Second,
@@ -32,12 +32,12 @@ func nodeB(t *testing.T, in Input) wolfpackv1alpha1.NodeStatus {
 
 func TestSilence(t *testing.T) {
 	t.Parallel()
-	if got, want := defaults(nil).Silence(10*time.Second), 6833333334*time.Nanosecond; got != want {
+	if got, want := defaults(nil).Silence(10*time.Second), 10166666666*time.Nanosecond; got != want {
 		t.Errorf("Silence(10s) = %s, want %s", got, want)
 	}
 	in := defaults(nil)
 	in.ExtraMargin = 5 * time.Second
-	if got, want := in.Silence(10*time.Second), 11833333334*time.Nanosecond; got != want {
+	if got, want := in.Silence(10*time.Second), 15166666666*time.Nanosecond; got != want {
 		t.Errorf("Silence(10s) with a 5 s margin = %s, want %s", got, want)
 	}
 }
@@ -92,9 +92,9 @@ func TestRunOutButHeard(t *testing.T) {
 	}
 	// The same, with nobody hearing it any more: Down, and fenced once silent long enough.
 	in.Leases["a"] = lease(0)
-	in.LastHeard = map[string]time.Time{"b": t0.Add(-7 * time.Second)}
+	in.LastHeard = map[string]time.Time{"b": t0.Add(-11 * time.Second)}
 	if b := nodeB(t, in); b.State != down || !b.Fenced {
-		t.Errorf("b unheard for 7 s with its Lease run out: %s fenced %v (%s); want Down and fenced", b.State, b.Fenced, b.Message)
+		t.Errorf("b unheard for 11 s with its Lease run out: %s fenced %v (%s); want Down and fenced", b.State, b.Fenced, b.Message)
 	}
 }
 
@@ -133,10 +133,11 @@ func TestFencedByTimeOnlyAfterBoth(t *testing.T) {
 		wantDown, fence bool
 	}{
 		{name: "Lease run out, unheard 3 s", age: 11 * time.Second, unheard: 3 * time.Second, wantDown: true},
-		{name: "Lease run out, unheard 7 s", age: 11 * time.Second, unheard: 7 * time.Second, wantDown: true, fence: true},
+		{name: "Lease run out, unheard 7 s", age: 11 * time.Second, unheard: 7 * time.Second, wantDown: true},
+		{name: "Lease run out, unheard 11 s", age: 11 * time.Second, unheard: 11 * time.Second, wantDown: true, fence: true},
 		{name: "unheard 9 s, Lease 9 s old: not run out", age: 9 * time.Second, unheard: 9 * time.Second, wantDown: true},
-		{name: "Lease run out, unheard 7 s, extra margin 5 s", age: 11 * time.Second, unheard: 7 * time.Second, margin: 5 * time.Second, wantDown: true},
-		{name: "Lease run out, unheard 13 s, extra margin 5 s", age: 13 * time.Second, unheard: 13 * time.Second, margin: 5 * time.Second, wantDown: true, fence: true},
+		{name: "Lease run out, unheard 11 s, extra margin 5 s", age: 11 * time.Second, unheard: 11 * time.Second, margin: 5 * time.Second, wantDown: true},
+		{name: "Lease run out, unheard 16 s, extra margin 5 s", age: 16 * time.Second, unheard: 16 * time.Second, margin: 5 * time.Second, wantDown: true, fence: true},
 		{name: "manager observing for 5 s only", age: time.Hour, unheard: time.Hour, observing: 5 * time.Second, wantDown: true},
 		{name: "a report in a Lease that ran out counts for nothing", age: 11 * time.Second, unheard: 3 * time.Second, fencedLease: true, wantDown: true},
 	} {
@@ -189,8 +190,8 @@ func TestNextChangeIsWhenFencedByTime(t *testing.T) {
 	t.Parallel()
 	in := defaults(map[string]Lease{"a": lease(0), "b": lease(11 * time.Second)})
 	in.ObservingSince = t0.Add(-time.Hour)
-	in.LastHeard = map[string]time.Time{"b": t0.Add(-5 * time.Second)}
-	want := t0.Add(-5 * time.Second).Add(in.Silence(10 * time.Second)).Add(time.Millisecond)
+	in.LastHeard = map[string]time.Time{"b": t0.Add(-9 * time.Second)}
+	want := t0.Add(-9 * time.Second).Add(in.Silence(10 * time.Second)).Add(time.Millisecond)
 	if got := NextChange(in); !got.Equal(want) {
 		t.Errorf("NextChange = t0%+v, want t0%+v", got.Sub(t0), want.Sub(t0))
 	}
@@ -394,5 +395,25 @@ func TestNoEvidenceOfAbsence(t *testing.T) {
 	in.Leases["a"] = lease(0, "b")
 	if b := nodeB(t, in); b.Fenced || b.State == down {
 		t.Errorf("a is back and hears b, yet b is %s, fenced %v: %s", b.State, b.Fenced, b.Message)
+	}
+}
+
+// TestHungAfterFeedingWithoutRenewing: b lost the API server long ago (its Lease ran out a
+// minute ago) but heard a both ways, so it kept its node and kept feeding its watchdog (F2's
+// exception). Then b's agent hung just after a feed. a's view heard b until about D + I + a
+// renew interval after that feed; the watchdog resets b up to R(d) after it. So b must not count
+// as fenced until R(d) + D + I + the renew interval after it was last heard: 8 s is too soon.
+func TestHungAfterFeedingWithoutRenewing(t *testing.T) {
+	t.Parallel()
+	in := defaults(map[string]Lease{"a": lease(0), "b": lease(time.Minute, "a")})
+	in.ObservingSince = t0.Add(-time.Hour)
+	for _, tc := range []struct {
+		unheard time.Duration
+		fenced  bool
+	}{{8 * time.Second, false}, {10 * time.Second, false}, {10200 * time.Millisecond, true}} {
+		in.LastHeard = map[string]time.Time{"b": t0.Add(-tc.unheard)}
+		if b := nodeB(t, in); b.State != down || b.Fenced != tc.fenced {
+			t.Errorf("b unheard for %s: %s, fenced %v; want Down, fenced %v", tc.unheard, b.State, b.Fenced, tc.fenced)
+		}
 	}
 }
