@@ -257,6 +257,7 @@ func setup(mgr ctrl.Manager, o *options, clusterName string) error {
 		NewLocal: func(incarnation uint64, interval time.Duration) (agent.LocalRecord, error) {
 			return nodelocal.NewAgentWriter("", clusterName, o.node, incarnation, interval)
 		},
+		HoldsDisk: holdsDisk(clusterName, o.node),
 	}
 	if err := mgr.Add(m); err != nil {
 		return err
@@ -348,5 +349,18 @@ func main() {
 	if err := mgr.Start(ctx); err != nil {
 		ctrl.Log.Error(err, "node agent stopped")
 		os.Exit(1)
+	}
+}
+
+// holdsDisk asks the node-local channel whether this node's quorum holder holds the disk lease
+// now (valid by the node's CLOCK_MONOTONIC). It says no when the channel cannot be opened.
+func holdsDisk(cluster, node string) func() bool {
+	return func() bool {
+		r, err := nodelocal.NewHolderReader("", cluster, node)
+		if err != nil {
+			return false
+		}
+		_, err = r.Holds()
+		return err == nil
 	}
 }

@@ -67,6 +67,9 @@ type NodeManager struct {
 	// NewLocal makes the writer of the agent's node-local record (see LocalRecord), for an
 	// incarnation of the agent that decides at least every interval; nil writes none.
 	NewLocal func(incarnation uint64, interval time.Duration) (LocalRecord, error)
+	// HoldsDisk reports whether this node's quorum holder holds the disk lease now, from its
+	// node-local record; nil when there is none to ask.
+	HoldsDisk func() bool
 
 	incarnation uint64
 	// local is the node-local record's writer and the interval it was made for.
@@ -116,6 +119,9 @@ type shared struct {
 	lastFence       time.Time
 	// fed is false while feeding the fence action (a watchdog) fails.
 	fed bool
+	// ownerLost is when the quorum disk's owner stopped being heard both ways (zero while it is,
+	// or while there is none).
+	ownerLost time.Time
 }
 
 // acting is the lease duration d the agent acts on: the desired one, or, while its Lease still

@@ -19,6 +19,7 @@ import (
 	"github.com/wolfpack-ha/wolfpack/internal/ipaddr"
 	"github.com/wolfpack-ha/wolfpack/internal/membership"
 	"github.com/wolfpack-ha/wolfpack/internal/monitor"
+	"github.com/wolfpack-ha/wolfpack/internal/quorum"
 )
 
 // RenewDeadline is how long an agent may go without renewing its Lease before it fails its node:
@@ -67,6 +68,25 @@ type Evidence struct {
 	// Cluster is the QuorumDisk as last read, nil when it has never been read: its member nodes
 	// and the quorum disk's owner.
 	Cluster *wolfpackv1alpha1.QuorumDisk
+	// OwnerUnheard is how long (agent monotonic clock) the quorum disk's owner has not been heard
+	// both ways; zero while it is, or when there is none. Arbitration is how long a node that does
+	// not hear the owner gives its quorum holder to take the disk over (ArbitrationWait).
+	OwnerUnheard, Arbitration time.Duration
+	// HoldsDisk is true while this node's own quorum holder holds the disk lease, as its
+	// node-local record says: evidence that needs no API server.
+	HoldsDisk bool
+}
+
+// ArbitrationWait is how long a DiskOnly node that stops hearing the quorum disk's owner waits
+// before it fails itself: the time its quorum holder needs to take over a disk lease of duration
+// l that nobody renews any more (the owner record unchanged for L + m, a claim, the confirm delay
+// W), plus two polls. MSCS's challenger likewise arbitrates for the disk before it gives up.
+func ArbitrationWait(l time.Duration) time.Duration {
+	t, err := quorum.LeaseConfig{LeaseDuration: l, IOTimeout: l / 10}.Timing()
+	if err != nil {
+		return l + l/2
+	}
+	return t.LeaseDuration + t.Margin + t.ConfirmDelay + 2*t.PollInterval
 }
 
 // MustFail says whether the agent of e.Node must fail its node, and why (RULES section 4), on the
@@ -87,7 +107,12 @@ func MustFail(e Evidence) (bool, string) {
 	if e.Joined && qd != nil {
 		q := membership.Quorum{Type: qd.Spec.QuorumTypeOrDefault(), Owner: qd.Status.Owner,
 			Members: max(len(qd.Status.Nodes), len(mutual)+1)}
-		if no, reason := membership.MustFence(e.Node, mutual, q); no {
+		if e.HoldsDisk {
+			q.Owner = e.Node
+		}
+		// Under DiskOnly a node that lost the owner arbitrates first: its holder may take the disk.
+		arbitrating := q.Type == wolfpackv1alpha1.DiskOnly && e.OwnerUnheard < e.Arbitration
+		if no, reason := membership.MustFence(e.Node, mutual, q); no && !arbitrating {
 			return true, "its side of the cluster has no quorum: " + reason
 		}
 	}

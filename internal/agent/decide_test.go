@@ -304,12 +304,48 @@ func TestMustFail(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			// The owner, where it is not heard, was lost long ago: the arbitration for the disk is over.
 			got, why := MustFail(Evidence{Node: "b", Unrenewed: tc.unrenewed, LeaseDuration: lease, Joined: tc.joined,
-				Reachable: tc.reachable, HeardBy: tc.heardBy, Cluster: tc.qd})
+				Reachable: tc.reachable, HeardBy: tc.heardBy, Cluster: tc.qd, OwnerUnheard: time.Hour, Arbitration: 15 * time.Second})
 			if got != (tc.want != "") || !strings.Contains(why, tc.want) {
 				t.Errorf("MustFail = %v (%q), want %q", got, why, tc.want)
 			}
 		})
+	}
+}
+
+// TestMustFailWaitsForTheDisk: under DiskOnly, a node that stops hearing the quorum disk's owner
+// does not fail itself at once: like MSCS's challenger, it first gives its quorum holder the time
+// to take the disk over (the owner may have crashed, or its agent hung and its holder let the
+// disk go); it fails itself only if the disk is not its own by then. A node whose holder holds
+// the disk has quorum whatever the cluster's status says. F2 is not affected.
+func TestMustFailWaitsForTheDisk(t *testing.T) {
+	qd := builder.QuorumDisk("demo").QuorumType(wp.DiskOnly).Owner("a").Obj()
+	qd.Status.Nodes = []wp.NodeStatus{{Name: "a"}, {Name: "b"}}
+	arbitration := ArbitrationWait(wp.DefaultLeaseDuration)
+	for _, tc := range []struct {
+		name         string
+		ownerUnheard time.Duration
+		holds        bool
+		unrenewed    time.Duration
+		want         string
+	}{
+		{"the owner just went silent", 2 * time.Second, false, time.Second, ""},
+		{"just before the arbitration ends", arbitration - time.Millisecond, false, time.Second, ""},
+		{"the arbitration is over, the disk is not ours", arbitration + time.Millisecond, false, time.Second, "owned by a, which it does not hear"},
+		{"the disk is ours: quorum", time.Hour, true, time.Second, ""},
+		{"waiting, but the API is lost too: F2", 2 * time.Second, false, 7 * time.Second, "past the renew deadline"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, why := MustFail(Evidence{Node: "b", Unrenewed: tc.unrenewed, LeaseDuration: wp.DefaultLeaseDuration, Joined: true,
+				Cluster: qd, OwnerUnheard: tc.ownerUnheard, Arbitration: arbitration, HoldsDisk: tc.holds})
+			if got != (tc.want != "") || !strings.Contains(why, tc.want) {
+				t.Errorf("MustFail = %v (%q), want %q", got, why, tc.want)
+			}
+		})
+	}
+	if arbitration < 13*time.Second || arbitration > 20*time.Second {
+		t.Errorf("ArbitrationWait(10s) = %s: want the disk lease's takeover time, about 15 s", arbitration)
 	}
 }
 

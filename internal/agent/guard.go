@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -74,8 +75,22 @@ func (m *NodeManager) check(ctx context.Context) time.Duration {
 	if m.s.hearing != nil {
 		e.Reachable, e.HeardBy = m.s.hearing.Reachable(), m.s.hearing.HeardBy()
 	}
+	if qd := m.s.cluster; qd != nil {
+		e.Arbitration = ArbitrationWait(qd.Spec.LeaseDurationOrDefault())
+		owner := qd.Status.Owner
+		switch {
+		case owner == "" || owner == m.Node || slices.Contains(Mutual(e.Reachable, e.HeardBy), owner):
+			m.s.ownerLost = time.Time{}
+		case m.s.ownerLost.IsZero():
+			m.s.ownerLost = now
+		}
+		if !m.s.ownerLost.IsZero() {
+			e.OwnerUnheard = now.Sub(m.s.ownerLost)
+		}
+	}
 	fenced, failing, lastFence, fed := m.s.fenced, m.s.failing, m.s.lastFence, m.s.fed
 	m.mu.Unlock()
+	e.HoldsDisk = m.HoldsDisk != nil && m.HoldsDisk() // a file read: outside the lock
 
 	next := every
 	if deadline := since.Add(RenewDeadline(d)); deadline.After(now) {
