@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -30,7 +31,8 @@ const nodeNameClaim = "authentication.kubernetes.io/node-name"
 // the node its token is bound to. On a bare API server: the chart's agent ServiceAccount and
 // RBAC, nodes a and b, an agent pod bound to a, and a token bound to that pod. Without the
 // policy RBAC alone lets the token write b's Lease (the control); with it, the token renews a's
-// Lease and is refused b's, a Lease labelled or held for b, and an unbound token is refused.
+// Lease and is refused b's, a Lease labelled or held for b, and an unbound token is refused; it
+// reports on a Resource placed on a, not on one placed on b, and cannot move one.
 func TestAgentAdmissionPolicy(t *testing.T) {
 	ctx := t.Context()
 	env, err := startBare()
@@ -80,11 +82,17 @@ func TestAgentAdmissionPolicy(t *testing.T) {
 	agentA := token(&authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID})
 	unbound := token(nil)
 
-	// The API server puts the pod's node in the token.
-	review := &authenticationv1.SelfSubjectReview{}
-	must(agentA.Create(ctx, review))
-	if got := review.Status.UserInfo.Extra[nodeNameClaim]; len(got) != 1 || got[0] != a {
-		t.Fatalf("the pod-bound token has %s %v, want [%s] (user %+v)", nodeNameClaim, got, a, review.Status.UserInfo)
+	// The API server puts the pod's node in the token; a token bound to a Node (for agents run
+	// outside pods, as the end-to-end environment runs them) names that node.
+	nodeB := &corev1.Node{}
+	must(admin.Get(ctx, client.ObjectKey{Name: b}, nodeB))
+	agentB := token(&authenticationv1.BoundObjectReference{Kind: "Node", APIVersion: "v1", Name: b, UID: nodeB.UID})
+	for node, c := range map[string]client.Client{a: agentA, b: agentB} {
+		review := &authenticationv1.SelfSubjectReview{}
+		must(c.Create(ctx, review))
+		if got := review.Status.UserInfo.Extra[nodeNameClaim]; len(got) != 1 || got[0] != node {
+			t.Fatalf("the token bound to %s has %s %v, want [%s] (user %+v)", node, nodeNameClaim, got, node, review.Status.UserInfo)
+		}
 	}
 
 	lease := func(name, node string) *coordinationv1.Lease {
@@ -172,5 +180,65 @@ func TestAgentAdmissionPolicy(t *testing.T) {
 	must(admin.Get(ctx, client.ObjectKey{Namespace: namespace, Name: b}, got))
 	if !got.Spec.RenewTime.Equal(stale.Spec.RenewTime) || *got.Spec.HolderIdentity != b {
 		t.Errorf("b's Lease changed: %+v", got.Spec)
+	}
+	// b's own agent, with a Node-bound token, renews it.
+	got.Spec.RenewTime = ptr.To(metav1.NewMicroTime(time.Now()))
+	if err := agentB.Update(ctx, got); err != nil {
+		t.Errorf("b's agent (a token bound to Node %s) renewing its own Lease: %v", b, err)
+	}
+
+	// Resource status: a's agent reports on the resources placed on a only, and never moves
+	// them.
+	crds := ofKind(objs, "CustomResourceDefinition")
+	for _, crd := range crds {
+		_, err := applyObject(ctx, admin, crd)
+		must(err)
+	}
+	waitEstablished(t, admin, crds)
+	res := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "wolfpack.dev/v1alpha1", "kind": "Resource",
+		"metadata": map[string]any{"namespace": namespace, "name": "ip"},
+		"spec":     map[string]any{"group": "sql", "ipAddress": map[string]any{"address": "192.0.2.50"}},
+	}}
+	_, err = applyObject(ctx, admin, res)
+	must(err)
+	place := func(node string) *unstructured.Unstructured {
+		t.Helper()
+		u := res.DeepCopy()
+		must(admin.Get(ctx, client.ObjectKeyFromObject(u), u))
+		must(unstructured.SetNestedMap(u.Object, map[string]any{"state": "OnlinePending", "node": node}, "status"))
+		must(admin.Status().Update(ctx, u))
+		return u
+	}
+	// As the agent does, by a patch (its RBAC grants no update of resources/status).
+	report := func(orig *unstructured.Unstructured, change func(status map[string]any)) error {
+		u := orig.DeepCopy()
+		status, _, _ := unstructured.NestedMap(u.Object, "status")
+		status["conditions"] = []any{map[string]any{"type": "AddressAssigned", "status": "True", "reason": "AddressAdded",
+			"message": "added", "lastTransitionTime": "2026-01-01T00:00:00Z"}}
+		if change != nil {
+			change(status)
+		}
+		if err := unstructured.SetNestedMap(u.Object, status, "status"); err != nil {
+			return err
+		}
+		return agentA.Status().Patch(ctx, u, client.MergeFrom(orig))
+	}
+	placedOnB := place(b)
+	if err := refused(report(placedOnB, nil), fmt.Sprintf("the node agent of %s may write the status of only the resources placed on its node", a)); err != nil {
+		t.Errorf("reporting on a resource placed on b: %v", err)
+	}
+	placedOnA := place(a)
+	if err := report(placedOnA, nil); err != nil {
+		t.Errorf("a's agent reporting on a resource placed on a: %v", err)
+	}
+	placedOnA = place(a)
+	for name, change := range map[string]func(map[string]any){
+		"moving it to b":     func(s map[string]any) { s["node"] = b },
+		"marking it Offline": func(s map[string]any) { s["state"] = "Offline" },
+	} {
+		if err := refused(report(placedOnA, change), "and not their node or state"); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
