@@ -181,11 +181,12 @@ func (r *ResourceReconciler) checkAddress(ctx context.Context, res *wolfpackv1al
 		}
 		return nil, err
 	}
-	if err := qd.CheckAddress(res.Spec.IPAddress.Address); err != nil {
-		return &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
-			Reason: wolfpackv1alpha1.AddressNotAllowedReason, Message: err.Error()}, nil
+	refusal := qd.CheckAddress(res.Spec.IPAddress.Address)
+	if refusal == nil {
+		return nil, nil
 	}
-	return nil, nil
+	return &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
+		Reason: wolfpackv1alpha1.AddressNotAllowedReason, Message: refusal.Error()}, nil
 }
 
 func dependencyNames(res *wolfpackv1alpha1.Resource) []string {

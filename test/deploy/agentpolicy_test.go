@@ -127,9 +127,9 @@ func TestAgentAdmissionPolicy(t *testing.T) {
 		case err == nil:
 			return fmt.Errorf("accepted; want refused with %q", want)
 		case !apierrors.IsForbidden(err) && !apierrors.IsInvalid(err):
-			return fmt.Errorf("refused with %v; want refused by the policy with %q", err, want)
+			return fmt.Errorf("refused with %w; want refused by the policy with %q", err, want)
 		case !strings.Contains(err.Error(), want):
-			return fmt.Errorf("refused with %q; want %q", err, want)
+			return fmt.Errorf("refused with %w; want %q", err, want)
 		}
 		return nil
 	}
