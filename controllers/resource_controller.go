@@ -438,8 +438,9 @@ func (r *ResourceReconciler) fenceWait(ctx context.Context, cluster, name string
 			}
 		}
 	}
-	// Not a member (any more): a Node that is gone runs nothing.
-	err := r.Get(ctx, types.NamespacedName{Name: name}, &corev1.Node{})
+	// Not a member (any more): a Node that is gone runs nothing. Gone as the API server says,
+	// not as the cache may still (or already) show it.
+	err := r.APIReader.Get(ctx, types.NamespacedName{Name: name}, &corev1.Node{})
 	return 0, apierrors.IsNotFound(err)
 }
 
