@@ -179,11 +179,12 @@ func (r *ResourceReconciler) checkAddress(ctx context.Context, res *wolfpackv1al
 		}
 		return nil, err
 	}
-	if err := qd.CheckAddress(res.Spec.IPAddress.Address); err != nil {
-		return &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
-			Reason: wolfpackv1alpha1.AddressNotAllowedReason, Message: err.Error()}, nil
+	refusal := qd.CheckAddress(res.Spec.IPAddress.Address)
+	if refusal == nil {
+		return nil, nil
 	}
-	return nil, nil
+	return &metav1.Condition{Type: wolfpackv1alpha1.ValidCondition, Status: metav1.ConditionFalse,
+		Reason: wolfpackv1alpha1.AddressNotAllowedReason, Message: refusal.Error()}, nil
 }
 
 func dependencyNames(res *wolfpackv1alpha1.Resource) []string {
@@ -429,8 +430,9 @@ func (r *ResourceReconciler) fenced(ctx context.Context, cluster, name string) b
 			}
 		}
 	}
-	// Not a member (any more): a Node that is gone runs nothing.
-	err := r.Get(ctx, types.NamespacedName{Name: name}, &corev1.Node{})
+	// Not a member (any more): a Node that is gone runs nothing. Gone as the API server says,
+	// not as the cache may still (or already) show it.
+	err := r.APIReader.Get(ctx, types.NamespacedName{Name: name}, &corev1.Node{})
 	return apierrors.IsNotFound(err)
 }
 

@@ -51,6 +51,7 @@ func TestDefaultRendering(t *testing.T) {
 		"Secret wolfpack-system/wolfpack-heartbeat-key", "Service wolfpack-system/wolfpack-manager-metrics",
 		"ServiceAccount wolfpack-system/wolfpack-manager", "ServiceAccount wolfpack-system/wolfpack-node-agent",
 		"ServiceAccount wolfpack-system/wolfpack-quorum-holder",
+		"ValidatingAdmissionPolicy wolfpack-node-agent-own-node", "ValidatingAdmissionPolicyBinding wolfpack-node-agent-own-node",
 	}
 	if got := ids(objs); !slices.Equal(got, want) {
 		t.Fatalf("objects:\n got %q\nwant %q", got, want)
@@ -176,8 +177,8 @@ func TestValues(t *testing.T) {
 		if crds := ofKind(objs, "CustomResourceDefinition"); len(crds) > 0 {
 			t.Errorf("rendered %v", ids(crds))
 		}
-		if len(objs) != 24 {
-			t.Errorf("%d objects, want the other 24: %v", len(objs), ids(objs))
+		if len(objs) != 26 {
+			t.Errorf("%d objects, want the other 26: %v", len(objs), ids(objs))
 		}
 	})
 	t.Run("crds.keep", func(t *testing.T) {
@@ -229,6 +230,17 @@ func TestValues(t *testing.T) {
 			}
 		}
 		checkKeyRole(t, objs, "wolfpack-node-agent", "wolfpack-heartbeat-key")
+	})
+	t.Run("agent.nodeRestriction=false renders no admission policy", func(t *testing.T) {
+		objs := render(t, "--set", "agent.nodeRestriction=false")
+		for _, kind := range []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
+			if o := ofKind(objs, kind); len(o) > 0 {
+				t.Errorf("rendered %v", ids(o))
+			}
+		}
+		if find(objs, "ServiceAccount", "wolfpack-node-agent") == nil {
+			t.Errorf("the agent's ServiceAccount must stay: %v", ids(objs))
+		}
 	})
 	t.Run("metrics.enabled=false turns the endpoint and the Service off", func(t *testing.T) {
 		objs := render(t, "--set", "metrics.enabled=false")
@@ -377,6 +389,15 @@ func TestInStepWithConfig(t *testing.T) {
 		for _, c := range config {
 			if c.GetKind() != "Namespace" && !slices.Contains(chartIDs, id(c)) {
 				t.Errorf("config/default has %s, the chart has not", id(c))
+			}
+		}
+	})
+	t.Run("admission policies", func(t *testing.T) {
+		for _, kind := range []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
+			c := mustFind(t, config, kind, "wolfpack-node-agent-own-node")
+			chart := mustFind(t, objs, kind, c.GetName())
+			if !reflect.DeepEqual(chart.Object["spec"], c.Object["spec"]) {
+				t.Errorf("%s: the chart's spec differs from config/agent/admission_policy.yaml\n%s", id(c), firstDifference(t, c, chart))
 			}
 		}
 	})

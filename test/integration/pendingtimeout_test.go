@@ -41,7 +41,7 @@ func TestPendingTimeout(t *testing.T) {
 	// A finalizer keeps the pod object after its containers are gone (it can only be added
 	// before the pod is deleted).
 	var pod *corev1.Pod
-	eventually(t, "the server's pod on "+f.a, func() (err error) { pod, err = f.podOf(ctx, "server"); return err })
+	eventually(t, "the server's pod on "+f.a, func() (err error) { pod, err = f.serverPod(ctx); return err })
 	patch := client.MergeFrom(pod.DeepCopy())
 	pod.Finalizers = append(pod.Finalizers, "test.wolfpack.dev/hold")
 	must(t, k8sClient.Patch(ctx, pod, patch))
@@ -51,7 +51,7 @@ func TestPendingTimeout(t *testing.T) {
 
 	// Not offline while its pod is there: never forced, never counted offline, reported.
 	notForced := func() error {
-		pod, err := f.podOf(ctx, "server")
+		pod, err := f.serverPod(ctx)
 		if err != nil {
 			return err
 		}
@@ -82,7 +82,7 @@ func TestPendingTimeout(t *testing.T) {
 	// The kubelet lets the pod go, but the finalizer keeps it Terminating: still not offline.
 	f.kubelet.Release("server", f.a)
 	eventually(t, "the kubelet finishing the pod's deletion", func() error {
-		p, err := f.podOf(ctx, "server")
+		p, err := f.serverPod(ctx)
 		if err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ func TestPendingTimeout(t *testing.T) {
 		func() error { return f.serverStillOn(ctx, f.a) })
 
 	// The pod is gone: the group goes on to b.
-	pod, err := f.podOf(ctx, "server")
+	pod, err := f.serverPod(ctx)
 	must(t, err)
 	patch = client.MergeFrom(pod.DeepCopy())
 	pod.Finalizers = slices.DeleteFunc(pod.Finalizers, func(s string) bool { return s == "test.wolfpack.dev/hold" })
@@ -145,14 +145,14 @@ func (f *fixture) serverStillOn(ctx context.Context, node string) error {
 	return nil
 }
 
-// podOf is the one pod of a resource.
-func (f *fixture) podOf(ctx context.Context, resource string) (*corev1.Pod, error) {
+// serverPod is the one pod of the server resource.
+func (f *fixture) serverPod(ctx context.Context) (*corev1.Pod, error) {
 	var pods corev1.PodList
-	if err := k8sClient.List(ctx, &pods, client.InNamespace(f.ns), client.MatchingLabels{wp.ResourceLabel: resource}); err != nil {
+	if err := k8sClient.List(ctx, &pods, client.InNamespace(f.ns), client.MatchingLabels{wp.ResourceLabel: "server"}); err != nil {
 		return nil, err
 	}
 	if len(pods.Items) != 1 {
-		return nil, fmt.Errorf("%d pods of %s, want 1", len(pods.Items), resource)
+		return nil, fmt.Errorf("%d pods of the server, want 1", len(pods.Items))
 	}
 	return &pods.Items[0], nil
 }
