@@ -66,14 +66,6 @@ func setHealthy(s *wolfpackv1alpha1.ResourceStatus) {
 	meta.SetStatusCondition(&s.Conditions, c)
 }
 
-// NodeFenced says whether the cluster's membership counts the node as fenced: Down, and its
-// fencing proven (its agent reported the fence action done, or its Lease ran out as the
-// manager judges it). Only then may what is left of a resource there be removed without
-// waiting for the node to stop it. Elapsed time alone never makes a node fenced here.
-func NodeFenced(n wolfpackv1alpha1.NodeStatus) bool {
-	return n.State == wolfpackv1alpha1.NodeDown && n.Fenced
-}
-
 // OfflineStop is how the Resource Manager takes a resource offline on the node it ran on.
 type OfflineStop int
 
@@ -91,7 +83,7 @@ const (
 )
 
 // OfflineStopOf decides how to take the resource offline on a node: at once only where the node
-// is fenced (NodeFenced), gracefully otherwise, however long that takes. MSCS terminates a
+// is fenced (membership.Fenced), gracefully otherwise, however long that takes. MSCS terminates a
 // resource that does not go offline within its pending timeout; on a live node that would let
 // the group start elsewhere while its processes still run (a database with a long termination
 // grace, a hung kubelet), so Wolfpack reports the overrun instead.

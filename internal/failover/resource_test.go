@@ -105,26 +105,6 @@ func TestSetResourceConditions(t *testing.T) {
 	}
 }
 
-func TestNodeFenced(t *testing.T) {
-	t.Parallel()
-	long := metav1.NewTime(t0.Add(-time.Hour))
-	for _, tc := range []struct {
-		name string
-		n    wp.NodeStatus
-		want bool
-	}{
-		{"Down and reported fenced", wp.NodeStatus{Name: "a", State: wp.NodeDown, Fenced: true}, true},
-		{"Down for an hour, not reported fenced", wp.NodeStatus{Name: "a", State: wp.NodeDown, Since: long}, false},
-		{"Up with a stale Fenced flag", wp.NodeStatus{Name: "a", State: wp.NodeUp, Fenced: true}, false},
-		{"Paused", wp.NodeStatus{Name: "a", State: wp.NodePaused, Since: long}, false},
-		{"Joining", wp.NodeStatus{Name: "a", State: wp.NodeJoining}, false},
-	} {
-		if got := NodeFenced(tc.n); got != tc.want {
-			t.Errorf("%s: NodeFenced = %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
-
 func TestOfflineStopOf(t *testing.T) {
 	t.Parallel()
 	res := func(state wp.ResourceState, pendingFor time.Duration) *wp.Resource {
