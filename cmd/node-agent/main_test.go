@@ -201,7 +201,7 @@ func TestParseFlags(t *testing.T) {
 			if o.node != "n1" || o.cluster != "" || o.leaseNamespace != "wolfpack-system" || len(o.addresses) != 0 ||
 				o.metricsAddr != ":8445" || !o.secureMetrics || o.probeAddr != ":8082" || o.monitorPath != "/proc/self/exe" ||
 				o.criEndpoint != "unix:///run/containerd/containerd.sock" || o.concurrency != 4 || o.qps != 20 || o.burst != 40 ||
-				o.handover != 30*time.Second {
+				o.handover != 30*time.Second || o.watchdogDevice != "/dev/watchdog" {
 				return fmt.Errorf("defaults %+v", *o)
 			}
 			return nil
@@ -244,6 +244,12 @@ func TestParseFlags(t *testing.T) {
 			}},
 		{name: "relative watchdog fallback", args: []string{"--node-name=n1", "--watchdog-fallback=watchdog"},
 			wantErr: `--watchdog-fallback must be the absolute path of a watchdog device, not "watchdog"`},
+		{name: "watchdog device", args: []string{"--node-name=n1", "--watchdog-device=/run/wd0"}, check: func(o *options) error {
+			if o.watchdogDevice != "/run/wd0" {
+				return fmt.Errorf("watchdog device %q, want /run/wd0", o.watchdogDevice)
+			}
+			return nil
+		}},
 		{name: "no node name", wantErr: "--node-name (or $NODE_NAME) is required"},
 		{name: "address without a network", args: []string{"--node-name=n1", "--heartbeat-address=10.0.0.1"},
 			wantErr: `want network=ip, got "10.0.0.1"`},

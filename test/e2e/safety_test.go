@@ -208,14 +208,21 @@ func (s *scenarios) agentPausedWatchdog(t *testing.T) {
 	}
 	// The quorum owner's hung agent is issue 13's hostage case: its quorum holder, a process of
 	// its own, must let the disk go so that the survivor can take it.
-	t.Run("quorum owner", func(t *testing.T) { s.pauseOwnerAgent(t, true) })
-	t.Run("other node", func(t *testing.T) { s.pauseOwnerAgent(t, false) })
+	t.Run("quorum owner", s.quorumOwnerAgentPaused)
+	t.Run("other node", s.otherNodeAgentPaused)
 }
+
+// quorumOwnerAgentPaused pauses the agent of the node that owns the group and the quorum disk.
+func (s *scenarios) quorumOwnerAgentPaused(t *testing.T) { s.pauseOwnerAgent(t, true) }
+
+// otherNodeAgentPaused pauses the agent of the node that owns the group but not the quorum disk.
+func (s *scenarios) otherNodeAgentPaused(t *testing.T) { s.pauseOwnerAgent(t, false) }
 
 // pauseOwnerAgent moves the group to the quorum disk's owner (or to the other node), pauses that
 // node's agent for agentPause, and checks that its watchdog resets it and the group comes up on
 // the survivor; then it boots the node again.
 func (s *scenarios) pauseOwnerAgent(t *testing.T, quorumOwner bool) {
+	t.Helper()
 	_, quorum := s.steady(t)
 	owner := quorum
 	if !quorumOwner {
