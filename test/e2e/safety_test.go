@@ -42,7 +42,7 @@ const (
 // merged, forgedLease accepts a write that changes nothing instead.
 //
 // TODO(lead): set to true once the chart's ValidatingAdmissionPolicy is on main.
-const forgedLeaseMustBeRefused = false
+const forgedLeaseMustBeRefused = true
 
 // before is what a scenario that must change nothing compares with at its end.
 type before struct {
