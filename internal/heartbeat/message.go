@@ -119,7 +119,7 @@ func Encode(m *Message, key []byte) ([]byte, error) {
 	buf = binary.BigEndian.AppendUint64(buf, uint64(m.SentAt.UnixNano()))
 	buf = append(buf, m.ViewDigest[:]...)
 	if m.HearsKnown {
-		buf = append(buf, byte(len(m.Hears)))
+		buf = append(buf, byte(len(m.Hears))) //nolint:gosec // at most MaxHears, checked above
 		for _, d := range m.Hears {
 			buf = append(buf, d[:]...)
 		}
