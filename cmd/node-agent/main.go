@@ -274,7 +274,7 @@ func setup(mgr ctrl.Manager, o *options, clusterName string) error {
 	}
 	r := &agent.Resources{
 		Client: mgr.GetClient(), Recorder: recorder, Clock: clock.RealClock{}, Node: o.node,
-		Addresses: addrs, Monitor: sup,
+		Cluster: clusterName, Addresses: addrs, Monitor: sup,
 		DefaultInterface: func() string { return m.DefaultInterface(context.Background(), addrs) },
 	}
 	return r.SetupWithManager(mgr, o.concurrency)

@@ -46,6 +46,9 @@ type Resources struct {
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
 	Node     string
+	// Cluster is the node's QuorumDisk, whose spec.allowedAddressCIDRs the node checks a
+	// floating address against before it adds it; empty for no check.
+	Cluster string
 	// Addresses adds and removes floating addresses.
 	Addresses ipaddr.Manager
 	// DefaultInterface is the interface of an address whose resource names none.
@@ -90,6 +93,12 @@ func (r *Resources) address(ctx context.Context, res *wolfpackv1alpha1.Resource)
 		return nil
 	}
 	wanted := AddressWanted(res, r.Node)
+	// The manager refuses to place such a resource; the node checks again, so that an address
+	// edited on an Online resource is not added before the manager has seen the edit.
+	refused := r.refused(ctx, res)
+	if refused != nil {
+		wanted = false
+	}
 	held, err := r.Addresses.Present(a)
 	if err != nil && wanted {
 		return r.apply(ctx, res, AddressCondition(a, r.Node, false, err))
@@ -109,10 +118,28 @@ func (r *Resources) address(ctx context.Context, res *wolfpackv1alpha1.Resource)
 	}
 	// Only the agent of the node the resource is placed on speaks for it: another node that
 	// removed a stale copy says nothing.
+	if refused != nil && placedHere(res, r.Node) {
+		return r.apply(ctx, res, AddressCondition(a, r.Node, false, refused))
+	}
 	if !wanted && res.Status.Node == r.Node && !AddressReported(res, false) {
 		return r.apply(ctx, res, AddressCondition(a, r.Node, false, nil))
 	}
 	return nil
+}
+
+// refused says why the cluster does not allow the resource's floating address
+// (QuorumDisk.spec.allowedAddressCIDRs), nil when it does or when the cluster cannot be read.
+func (r *Resources) refused(ctx context.Context, res *wolfpackv1alpha1.Resource) error {
+	if r.Cluster == "" {
+		return nil
+	}
+	qd := &wolfpackv1alpha1.QuorumDisk{}
+	gctx, cancel := r.call(ctx)
+	defer cancel()
+	if err := r.Client.Get(gctx, client.ObjectKey{Name: r.Cluster}, qd); err != nil {
+		return nil
+	}
+	return qd.CheckAddress(res.Spec.IPAddress.Address)
 }
 
 // checks runs the resource's due health checks while it is Online here, and says when the next
