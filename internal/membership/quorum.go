@@ -72,8 +72,10 @@ func (in Input) outvoted(members, observers, views []string) map[string]string {
 	out := map[string]string{}
 	for _, x := range observers {
 		others := slices.DeleteFunc(slices.Clone(views), func(p string) bool { return p == x })
+		// A peer whose agent has not listened for a whole detection period yet (it just restarted)
+		// says nothing about whom it hears: x's hearing it is what counts.
 		mutual := Mutual(others, func(p string) bool { return len(in.Leases[x].View.Hears(p)) > 0 },
-			func(p string) bool { return len(in.Leases[p].View.Hears(x)) > 0 })
+			func(p string) bool { return len(in.Leases[p].View.Hears(x)) > 0 || !in.Leases[p].View.Joined })
 		if fence, why := MustFence(x, mutual, q); fence {
 			side := append([]string{x}, mutual...)
 			out[x] = fmt.Sprintf("partitioned from its peers without quorum (%s): its side is %s", why, strings.Join(side, ", "))

@@ -417,3 +417,30 @@ func TestHungAfterFeedingWithoutRenewing(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartingPeerOutvotesNobody: b, the quorum disk's owner, restarts its agent: its new view
+// has not listened for a whole detection period and hears nobody yet. That is no evidence that b
+// does not hear a, so a, which still hears b, is not outvoted (seen end to end: NodeDown Events
+// for a at every restart of b's agent).
+func TestRestartingPeerOutvotesNobody(t *testing.T) {
+	t.Parallel()
+	b := lease(0)
+	b.View.Joined = false
+	in := defaults(map[string]Lease{"a": lease(0, "b"), "b": b})
+	in.Quorum = Quorum{Type: wolfpackv1alpha1.DiskOnly, Owner: "b"}
+	got, _ := Compute(in)
+	for _, n := range got {
+		if n.Name == "a" && n.State == down {
+			t.Errorf("a is Down while b's agent restarts: %s", n.Message)
+		}
+	}
+	// Once b has listened a whole detection period and still does not hear a, a is outvoted.
+	b.View.Joined = true
+	in.Leases["b"] = b
+	got, _ = Compute(in)
+	for _, n := range got {
+		if n.Name == "a" && n.State != down {
+			t.Errorf("a is %s while b, joined, does not hear it: %s", n.State, n.Message)
+		}
+	}
+}
