@@ -353,14 +353,19 @@ func main() {
 }
 
 // holdsDisk asks the node-local channel whether this node's quorum holder holds the disk lease
-// now (valid by the node's CLOCK_MONOTONIC). It says no when the channel cannot be opened.
+// now (valid by the node's CLOCK_MONOTONIC). The channel is opened once, at the first call that
+// can open it; until then it says no.
 func holdsDisk(cluster, node string) func() bool {
+	var r *nodelocal.HolderReader
 	return func() bool {
-		r, err := nodelocal.NewHolderReader("", cluster, node)
-		if err != nil {
-			return false
+		if r == nil {
+			var err error
+			if r, err = nodelocal.NewHolderReader("", cluster, node); err != nil {
+				r = nil
+				return false
+			}
 		}
-		_, err = r.Holds()
+		_, err := r.Holds()
 		return err == nil
 	}
 }
